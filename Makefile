@@ -78,7 +78,8 @@ molecule: venv images ## Every molecule scenario on Debian 12 and 13, with a tim
 	scripts/molecule-all $(SCENARIOS)
 
 .PHONY: test
-test: lint sanity units build molecule ## Everything CI runs
+test: venv ## Everything CI runs: lint, sanity, units, build, molecule (timing table at the end)
+	scripts/stages lint sanity units build molecule
 
 .PHONY: clean
 clean: ## Remove build output (not the venv or the image cache)

@@ -29,7 +29,9 @@ options:
 EXAMPLES = r"""
 - name: Look up the checksum of a release tarball
   ansible.builtin.set_fact:
-    expected_sha256: "{{ lookup('ansible.builtin.file', 'sha256sums.txt') | aic.gateway.checksum_for('prometheus-3.1.0.linux-amd64.tar.gz') }}"
+    expected_sha256: >-
+      {{ lookup('ansible.builtin.file', 'sha256sums.txt')
+         | aic.gateway.checksum_for('prometheus-3.1.0.linux-amd64.tar.gz') }}
 """
 
 RETURN = r"""

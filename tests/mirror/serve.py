@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A local artifact mirror for tests: serves a directory over HTTP and logs every request.
 
     serve.py --root DIR --port PORT --log FILE --pidfile FILE [--lifetime SECONDS] [--daemon]

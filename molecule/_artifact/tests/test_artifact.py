@@ -9,6 +9,7 @@ TEST_DIR = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexis
 
 
 def _requests(path, local=None):
+    """Requests for path in the mirror's access log (client, method, path, status)."""
     with open(os.path.join(TEST_DIR, "access.log"), encoding="utf-8") as handle:
         lines = [line.split() for line in handle if line.strip()]
     return [
@@ -36,7 +37,7 @@ def test_mirrored_archive_unpacked_and_runs(host):
 def test_controller_file_placed_with_mode(host):
     notes = host.file("/etc/demo/notes.txt")
     assert notes.mode == 0o640
-    assert notes.content_string == "notes shipped from the controller\n"
+    assert notes.content_string.strip() == "notes shipped from the controller"
 
 
 def test_target_download_unpacked_and_runs(host):
@@ -47,6 +48,11 @@ def test_target_download_unpacked_and_runs(host):
 @pytest.mark.parametrize("path", ["demo/1.0.0/demo-1.0.0.tar.gz", "demo/1.1.0/demo-1.1.0.tar.gz", "demo/1.1.0/SHA256SUMS"])
 def test_controller_cache_holds_the_downloads(path):
     assert os.path.isfile(os.path.join(TEST_DIR, "cache", path))
+
+
+def test_a_download_with_the_wrong_checksum_is_not_kept_in_the_cache():
+    assert len(_requests("/corrupt/demo-1.0.0.tar.gz")) >= 1
+    assert not os.path.exists(os.path.join(TEST_DIR, "cache", "demo-corrupt", "1.0.0", "demo-1.0.0.tar.gz"))
 
 
 def test_many_hosts_and_runs_download_once_through_the_controller():

@@ -1,12 +1,9 @@
 """What a user of the common role would check on a converged host."""
 
-import os
-
 import pytest
 import testinfra
 
-SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "common")
-HOSTS = ["%s-debian12" % SCENARIO, "%s-debian13" % SCENARIO]
+HOSTS = ["aic-molecule-debian12", "aic-molecule-debian13"]
 
 
 def _peer_of(host):
