@@ -63,7 +63,7 @@ lint: venv ## yamllint, ansible-lint (production), argument_specs vs defaults, c
 
 .PHONY: units
 units: venv ## Unit tests of plugins and module_utils
-	cd .build/collections/ansible_collections/aic/gateway && $(CURDIR)/$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
 .PHONY: sanity
 sanity: venv ## ansible-test sanity on a copy placed under ansible_collections/aic/gateway
