@@ -186,7 +186,7 @@ def cmd_summary(args):
                        "nft list chain inet aic_gateway allowed 2>/dev/null | grep -o 'comment \".*\"' | tr -d '\"' | sed 's/comment //'",
                        check=False).stdout.split("\n")
         services = podman("exec", name, "systemctl", "is-active", "nftables", "chrony", check=False).stdout.split()
-        print("  %s: firewall %s; chrony %s; open: %s" % (
+        print("  %s: firewall %s; chrony %s (containers keep the host's clock); open: %s" % (
             name, services[0] if services else "?", services[1] if len(services) > 1 else "?",
             ", ".join(p for p in ports if p) or "ssh only"))
     print("\nReach a host: podman exec -it %s1 bash    Run a play: ansible-playbook -i inventories/lab playbooks/site.yml" % PREFIX)
