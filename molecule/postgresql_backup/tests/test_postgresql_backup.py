@@ -58,6 +58,12 @@ def test_configuration_is_readable_by_postgres_only_and_checked(host):
     assert host.run("/usr/local/sbin/aic-pgbackrest-config-check /etc/pgbackrest/pgbackrest.conf").rc == 0
 
 
+def test_block_incremental_is_on_where_pgbackrest_has_it(host):
+    version = tuple(int(part) for part in host.check_output("pgbackrest version").split()[-1].split(".")[:2])
+    conf = host.file("/etc/pgbackrest/pgbackrest.conf")
+    assert conf.contains("^repo1-block=y$") == (version >= (2, 46))
+
+
 @pytest.mark.parametrize("job", JOBS)
 def test_every_job_has_an_enabled_persistent_timer(host, job):
     timer = host.service("aic-pg-backup-%s.timer" % job)
