@@ -4,10 +4,11 @@
 
 Installed as /usr/local/lib/aic-gateway/aic-pg-backup.py and run through /usr/local/sbin/aic-pg-backup.
 
-  run JOB                 run a scheduled job: full, diff, incr, verify or dump
-  backup full|diff|incr   pgBackRest backup (primary only; one pgBackRest job at a time)
-  verify                  pgbackrest verify (primary only)
-  dump                    pg_dump -Fc per database + pg_dumpall --globals-only, with retention
+  run JOB                 one job, on the primary only (nothing to do on a standby):
+                            full, diff, incr  pgBackRest backup (pgBackRest jobs wait for each other)
+                            verify            pgbackrest verify
+                            dump              pg_dump -Fc per database + pg_dumpall --globals-only,
+                                              keeping the newest dump_keep of each
   metrics [--job JOB]     node_exporter textfile metrics; with --job, also that job's result
                           (from $SERVICE_RESULT, as systemd's ExecStopPost= sets it)
   scratch-config DIR PORT write a configuration that starts a restored data directory as a
@@ -90,18 +91,12 @@ def pgbackrest(conf, *args):
 
 
 def cmd_backup(conf, backup_type):
-    if not is_primary(conf):
-        log("this server is a standby: backups run on the primary only; nothing to do")
-        return
     with Lock(conf["lock_file"]):
         log("pgBackRest %s backup of stanza %s" % (backup_type, conf["stanza"]))
         run(pgbackrest(conf, "--type=" + backup_type, "--log-level-console=info", "backup"), capture=False)
 
 
 def cmd_verify(conf):
-    if not is_primary(conf):
-        log("this server is a standby: verify runs on the primary only; nothing to do")
-        return
     with Lock(conf["lock_file"]):
         run(pgbackrest(conf, "--log-level-console=info", "verify"), capture=False)
 
@@ -134,9 +129,6 @@ def expire(paths, keep):
 
 
 def cmd_dump(conf):
-    if not is_primary(conf):
-        log("this server is a standby: dumps run on the primary only; nothing to do")
-        return
     base = conf["dump_directory"]
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     failures = []
@@ -165,6 +157,18 @@ def cmd_dump(conf):
                                                   "; expired %d older" % len(removed) if removed else ""))
     if failures:
         raise JobError("dump failed for " + "; ".join(failures))
+
+
+def cmd_run(conf, job):
+    """One job; on a standby nothing, so the same timers can run on every server of a cluster."""
+    if not is_primary(conf):
+        log("this server is a standby: the %s job runs on the primary only; nothing to do" % job)
+    elif job in ("full", "diff", "incr"):
+        cmd_backup(conf, job)
+    elif job == "verify":
+        cmd_verify(conf)
+    else:
+        cmd_dump(conf)
 
 
 def escape_label(value):
@@ -329,12 +333,8 @@ def main(argv=None):
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     sub = parser.add_subparsers(dest="command")
     sub.required = True
-    backup = sub.add_parser("backup")
-    backup.add_argument("type", choices=["full", "diff", "incr"])
     job = sub.add_parser("run")
     job.add_argument("job", choices=["full", "diff", "incr", "verify", "dump"])
-    sub.add_parser("verify")
-    sub.add_parser("dump")
     metrics = sub.add_parser("metrics")
     metrics.add_argument("--job")
     scratch = sub.add_parser("scratch-config")
@@ -345,18 +345,7 @@ def main(argv=None):
         conf = json.load(handle)
     try:
         if args.command == "run":
-            if args.job in ("full", "diff", "incr"):
-                cmd_backup(conf, args.job)
-            elif args.job == "verify":
-                cmd_verify(conf)
-            else:
-                cmd_dump(conf)
-        elif args.command == "backup":
-            cmd_backup(conf, args.type)
-        elif args.command == "verify":
-            cmd_verify(conf)
-        elif args.command == "dump":
-            cmd_dump(conf)
+            cmd_run(conf, args.job)
         elif args.command == "metrics":
             cmd_metrics(conf, args.job, os.environ.get("SERVICE_RESULT", "success"))
         elif args.command == "scratch-config":

@@ -103,10 +103,22 @@ def test_scratch_instance_keeps_the_settings_recovery_requires():
     assert settings["port"] == "5433"
 
 
-@pytest.mark.parametrize("job", ["full", "diff", "incr"])
-def test_a_standby_skips_backups(job, monkeypatch, capsys):
+@pytest.mark.parametrize("job", ["full", "diff", "incr", "verify", "dump"])
+def test_a_standby_skips_every_job(job, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(backup, "run", lambda argv, capture=True: calls.append(argv) or "t\n")
-    backup.cmd_backup({"bin_directory": "/b", "socket_directory": "/s", "port": 5432}, job)
+    backup.cmd_run({"bin_directory": "/b", "socket_directory": "/s", "port": 5432}, job)
     assert len(calls) == 1 and "pg_is_in_recovery" in calls[0][-1]
     assert "standby" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("job,expected", [("full", ["--type=full", "backup"]), ("incr", ["--type=incr", "backup"]),
+                                          ("verify", ["verify"])])
+def test_a_primary_runs_pgbackrest_for_the_job(job, expected, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(backup, "run", lambda argv, capture=True: calls.append(argv) or "f\n")
+    conf = {"bin_directory": "/b", "socket_directory": "/s", "port": 5432, "pgbackrest": "pgbackrest",
+            "stanza": "main", "lock_file": str(tmp_path / "jobs.lock")}
+    backup.cmd_run(conf, job)
+    assert calls[1][:2] == ["pgbackrest", "--stanza=main"]
+    assert [arg for arg in calls[1] if arg in expected] == expected
