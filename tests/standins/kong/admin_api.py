@@ -1,0 +1,114 @@
+"""Kong Gateway 3.9 Admin API stand-in (test double, NOT Kong).
+
+Run:  python3 tests/standins/kong/admin_api.py --listen 127.0.0.1:8001
+
+Prints "kong stand-in admin API listening on http://HOST:PORT" once ready
+(port 0 picks a free port and prints the real one).  See README.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from api import AdminAPI  # noqa: E402  pylint: disable=wrong-import-position
+from store import MemoryStore  # noqa: E402  pylint: disable=wrong-import-position
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"     # keep-alive; Content-Length always sent
+    disable_nagle_algorithm = True    # TCP_NODELAY: avoid 40 ms delayed-ACK stalls
+    server_version = "kong/3.9.3"
+    api = None                        # set by make_server
+    verbose = False
+
+    def version_string(self):
+        return self.server_version
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        if self.verbose:
+            super().log_message(format, *args)
+
+    def _dispatch(self):
+        parsed = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, payload = self.api.handle(self.command, parsed.path, query,
+                                          self.headers, body)
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        if payload is not None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Kong-Admin-Latency", "0")
+        # headers and body leave in one write (what end_headers() does, plus
+        # the body) so no Nagle/delayed-ACK interplay slows keep-alive clients
+        self._headers_buffer.append(b"\r\n")  # pylint: disable=no-member
+        if self.command != "HEAD":
+            self._headers_buffer.append(data)  # pylint: disable=no-member
+        self.flush_headers()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+    def do_OPTIONS(self):  # pylint: disable=invalid-name
+        self.send_response(204)
+        self.send_header("Allow", "GET, HEAD, OPTIONS, PATCH, POST, PUT, DELETE")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def make_server(host="127.0.0.1", port=0, kong_version="3.9.3", verbose=False, store=None):
+    """Create (not start) a server; ``server.api`` is the AdminAPI instance."""
+    handler = type("BoundHandler", (Handler,), {"verbose": verbose})
+    server = Server((host, port), handler)
+    real_host, real_port = server.server_address[:2]
+    handler.api = AdminAPI(store=store or MemoryStore(), kong_version=kong_version,
+                           admin_listen="%s:%d" % (real_host, real_port))
+    handler.server_version = "kong/%s" % kong_version
+    server.api = handler.api
+    return server
+
+
+def start_in_thread(host="127.0.0.1", port=0, **kwargs):
+    """Start a server in a daemon thread; returns (server, base_url)."""
+    server = make_server(host, port, **kwargs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    real_host, real_port = server.server_address[:2]
+    return server, "http://%s:%d" % (real_host, real_port)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Kong 3.9 Admin API stand-in (tests only)")
+    parser.add_argument("--listen", default="127.0.0.1:8001", help="HOST:PORT (port 0 = any)")
+    parser.add_argument("--kong-version", default="3.9.3")
+    parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    args = parser.parse_args(argv)
+    host, port = args.listen.rpartition(":")[::2]
+    server = make_server(host or "127.0.0.1", int(port), args.kong_version, args.verbose)
+    real_host, real_port = server.server_address[:2]
+    print("kong stand-in admin API listening on http://%s:%d" % (real_host, real_port),
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
