@@ -68,6 +68,10 @@ lint: venv ## yamllint, ansible-lint (production), argument_specs vs defaults, c
 units: venv ## Unit tests of plugins and module_utils
 	PYTHONPATH=$(COLLECTIONS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
+.PHONY: integration
+integration: venv ## The Kong modules in real ansible-playbook runs against the Kong stand-in API
+	scripts/integration
+
 .PHONY: sanity
 sanity: venv ## ansible-test sanity on a copy placed under ansible_collections/aic/gateway
 	scripts/ansible-test sanity
@@ -81,8 +85,8 @@ molecule: venv images ## Every molecule scenario on Debian 12 and 13, with a tim
 	scripts/molecule-all $(SCENARIOS)
 
 .PHONY: test
-test: venv ## Everything CI runs: lint, sanity, units, build, molecule (timing table at the end)
-	scripts/stages lint sanity units build molecule
+test: venv ## Everything CI runs: lint, sanity, units, build, integration, molecule (timing table at the end)
+	scripts/stages lint sanity units build integration molecule
 
 .PHONY: clean
 clean: ## Remove build output (not the venv or the image cache)
