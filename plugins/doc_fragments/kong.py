@@ -57,3 +57,14 @@ notes:
   - Tested against Kong Gateway OSS 3.9 Admin API semantics (DB mode). Writes to a DB-less node fail with
     Kong's own C(operation unsupported) error; use the declarative C(/config) endpoint there.
 """
+
+    # Per-entity modules: `extends_documentation_fragment: [aic.gateway.kong, aic.gateway.kong.entity]`.
+    ENTITY = r"""
+attributes:
+  check_mode:
+    description: Reads, compares and reports the writes it would make, without making them.
+    support: full
+  diff_mode:
+    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
+    support: full
+"""

@@ -388,6 +388,16 @@ def basic_auth_hash(password, consumer_id):
     return hashlib.sha1((password + consumer_id).encode("utf-8")).hexdigest()
 
 
+PEM_FIELDS = frozenset(("cert", "key", "cert_alt", "key_alt"))
+
+
+def pem_text(value):
+    """A PEM block without the whitespace templates add or drop (line ends, indentation, blank lines)."""
+    if not isinstance(value, str):
+        return value
+    return "\n".join(line.strip() for line in value.strip().splitlines() if line.strip())
+
+
 def _empty(value):
     return value is None or value == [] or value == {}
 
@@ -576,6 +586,10 @@ class Engine(object):
                 continue  # Kong generated it; keep what it made
             if field == "snis" and kind == "certificates" and value is not None:
                 value = sorted(value)
+            if field in PEM_FIELDS and kind in ("certificates", "ca_certificates"):
+                if pem_text(value) != pem_text(actual.get(field)):
+                    changed.append(field)
+                continue
             if not contains({field: value}, {field: actual.get(field)}, sets):
                 changed.append(field)
         return changed

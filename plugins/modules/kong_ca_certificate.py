@@ -19,6 +19,7 @@ description:
     C(DELETE). In check mode the module reads but does not write, and reports the requests it would make.
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   id:
     description:
@@ -42,13 +43,6 @@ options:
 seealso:
   - module: aic.gateway.kong_certificate
   - module: aic.gateway.kong_service
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -21,6 +21,7 @@ description:
     In check mode the module reads but does not write, and reports the requests it would make.
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   username:
     description: Unique user name of the consumer. At least one of O(username) and O(custom_id) is required.
@@ -42,13 +43,6 @@ options:
 seealso:
   - module: aic.gateway.kong_consumer_credential
   - module: aic.gateway.kong_sync
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

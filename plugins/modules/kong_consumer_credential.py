@@ -27,6 +27,7 @@ description:
     In check mode the module reads but does not write, and reports the requests it would make.
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   consumer:
     description: Username or id of the consumer that owns the credential. It must exist.
@@ -121,13 +122,6 @@ notes:
   - 'Secrets policy: the module options O(key), O(password), O(secret) and O(client_secret) are C(no_log),
     so Ansible masks their values everywhere in its output; in C(--diff) output every secret field shows
     as C(********).'
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

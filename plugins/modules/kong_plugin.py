@@ -23,6 +23,7 @@ description:
   - With O(instance_name), changing the scope moves the instance (its id is kept).
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   name:
     description: Plugin name, for example V(rate-limiting), V(key-auth), V(prometheus).
@@ -61,13 +62,6 @@ options:
     elements: str
 seealso:
   - module: aic.gateway.kong_sync
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -20,6 +20,7 @@ description:
     In check mode the module reads but does not write, and reports the requests it would make.
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   name:
     description: Route name (Kong's endpoint key for routes).
@@ -120,13 +121,6 @@ notes:
   - Creating a route needs at least one matching rule (O(methods), O(hosts), O(paths), O(headers), O(snis),
     O(sources) or O(destinations)); the module checks this before any write. Kong checks the exact rule
     for the route's protocols and its schema error is reported as is.
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

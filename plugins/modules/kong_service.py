@@ -20,6 +20,7 @@ description:
     In check mode the module reads but does not write, and reports the requests it would make.
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   name:
     description: Service name (Kong's endpoint key for services).
@@ -85,13 +86,6 @@ seealso:
   - module: aic.gateway.kong_sync
 notes:
   - Deleting a service that routes still use fails with Kong's foreign key error; delete the routes first.
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

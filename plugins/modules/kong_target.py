@@ -19,6 +19,7 @@ description:
     In check mode the module reads but does not write, and reports the requests it would make.
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   upstream:
     description: Name or id of the upstream. It must exist with O(state=present).
@@ -42,13 +43,6 @@ options:
     elements: str
 seealso:
   - module: aic.gateway.kong_upstream
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -20,6 +20,7 @@ description:
     In check mode the module reads but does not write, and reports the requests it would make.
 extends_documentation_fragment:
   - aic.gateway.kong
+  - aic.gateway.kong.entity
 options:
   name:
     description: Upstream name, a host name that services use as their C(host).
@@ -94,13 +95,6 @@ options:
 seealso:
   - module: aic.gateway.kong_target
   - module: aic.gateway.kong_service
-attributes:
-  check_mode:
-    description: Reads, compares and reports the writes it would make, without making them.
-    support: full
-  diff_mode:
-    description: Shows the entity before and after, with secrets masked and ids and timestamps left out.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -238,3 +238,11 @@ def test_views_mask_secrets_and_drop_ids_and_timestamps():
     view = engine().view("keyauth_credentials", {"id": "1", "created_at": 3, "key": "abc", "tags": ["t"]},
                          {"consumer": "alice"})
     assert view == {"key": "********", "tags": ["t"], "consumer": "alice"}
+
+
+def test_pem_whitespace_is_not_a_change():
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\nAAAA\n-----END CERTIFICATE-----"
+    actual = {"cert": pem + "\n", "tags": None}
+    eng = engine()
+    assert eng.changed_fields("ca_certificates", {"cert": "  " + pem.replace("\n", "\r\n") + "\n\n"}, actual) == []
+    assert eng.changed_fields("ca_certificates", {"cert": pem.replace("AAAA", "BBBB")}, actual) == ["cert"]
