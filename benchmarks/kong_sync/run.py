@@ -10,7 +10,8 @@ their key-auth credentials (one fifth each), then times real `ansible-playbook` 
   * at --loop-size only: the usual Ansible way, a loop of kong_service, kong_route, kong_plugin,
     kong_consumer and kong_consumer_credential tasks over every entity, making the same 1% change.
 
-Reads and writes are counted by the stand-in (its test-only /__standin/stats endpoint). Prints a table.
+Reads, schema validations (kong_sync checks every entity it will write before the first write) and
+writes are counted by the stand-in (its test-only /__standin/stats endpoint). Prints a table.
 Nothing here is a pass/fail test.
 """
 
@@ -75,7 +76,8 @@ class Standin(object):
     def stats(self):
         with urllib.request.urlopen(self.url + "/__standin/stats", timeout=30) as resp:
             counts = json.load(resp)
-        return counts.get("GET", 0), sum(counts.get(m, 0) for m in ("POST", "PUT", "PATCH", "DELETE"))
+        writes = sum(counts.get(m, 0) for m in ("POST", "PUT", "PATCH", "DELETE"))
+        return counts.get("GET", 0), counts.get("VALIDATE", 0), writes
 
     def stop(self):
         self.proc.terminate()
@@ -96,8 +98,8 @@ def playbook(standin, book, extra):
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
         sys.exit("%s failed" % book)
-    reads, writes = standin.stats()
-    return seconds, reads, writes
+    reads, checks, writes = standin.stats()
+    return seconds, reads, checks, writes
 
 
 def main():
@@ -123,22 +125,23 @@ def main():
             for label, src, expect in (("kong_sync initial apply", "base", size),
                                        ("kong_sync no-op re-run", "base", 0),
                                        ("kong_sync 1% change", "change", changed)):
-                seconds, reads, writes = playbook(standin, "sync.yml", dict(sync, src=files[src]))
-                rows.append((label, size, seconds, reads, writes, expect))
+                seconds, reads, checks, writes = playbook(standin, "sync.yml", dict(sync, src=files[src]))
+                rows.append((label, size, seconds, reads, checks, writes, expect))
             if size == args.loop_size:
                 # the loop reverts the 1% change: same number of changed entities, the usual Ansible way
-                seconds, reads, writes = playbook(standin, "loop.yml", dict(src=files["base"]))
-                rows.append(("loop of per-entity tasks, 1% change", size, seconds, reads, writes, changed))
-                seconds, reads, writes = playbook(standin, "sync.yml", dict(sync, src=files["base"]))
-                rows.append(("kong_sync no-op after the loop", size, seconds, reads, writes, 0))
+                seconds, reads, checks, writes = playbook(standin, "loop.yml", dict(src=files["base"]))
+                rows.append(("loop of per-entity tasks, 1% change", size, seconds, reads, checks, writes, changed))
+                seconds, reads, checks, writes = playbook(standin, "sync.yml", dict(sync, src=files["base"]))
+                rows.append(("kong_sync no-op after the loop", size, seconds, reads, checks, writes, 0))
     finally:
         standin.stop()
     print()
     print("kong_sync benchmark against the Kong stand-in (parallelism %d, %s)"
           % (args.parallelism, time.strftime("%Y-%m-%d")))
-    print("%-38s %9s %9s %7s %7s %9s" % ("run", "entities", "wall s", "GETs", "writes", "expected"))
-    for label, size, seconds, reads, writes, expect in rows:
-        print("%-38s %9d %9.1f %7d %7d %9d" % (label, size, seconds, reads, writes, expect))
+    header = ("run", "entities", "wall s", "GETs", "validates", "writes", "expected")
+    print("%-38s %9s %9s %7s %9s %7s %9s" % header)
+    for label, size, seconds, reads, checks, writes, expect in rows:
+        print("%-38s %9d %9.1f %7d %9d %7d %9d" % (label, size, seconds, reads, checks, writes, expect))
     loop = [r for r in rows if r[0].startswith("loop")]
     noop = [r for r in rows if r[0] == "kong_sync no-op re-run"]
     if loop:

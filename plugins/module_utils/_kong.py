@@ -95,7 +95,7 @@ class KongClient(object):
         self.sleep = sleep
         self.opener = opener
         self.requests = []
-        self.counts = {"read": 0, "write": 0}
+        self.counts = {"read": 0, "write": 0, "validate": 0}
         self._lock = threading.Lock()
         self._version = None
 
@@ -106,7 +106,12 @@ class KongClient(object):
             entry["body"] = body
         with self._lock:
             self.requests.append(entry)
-            self.counts["read" if method == "GET" else "write"] += 1
+            if method == "GET":
+                self.counts["read"] += 1
+            elif path.startswith("/schemas/") and path.endswith("/validate"):
+                self.counts["validate"] += 1
+            else:
+                self.counts["write"] += 1
 
     def call(self, method, path, body=None, ok=(200, 201, 204), record_body=None):
         """One request with retries. Returns (status, parsed JSON or None). Raises KongError."""

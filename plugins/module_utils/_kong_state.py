@@ -356,7 +356,7 @@ def actual_entities(state):
 
 class Change(object):
     __slots__ = ("action", "kind", "desired", "actual", "fields", "body", "method", "path", "name", "before",
-                 "after", "pre_delete")
+                 "after", "pre_delete", "full")
 
     def __init__(self, action, kind, desired=None, actual=None):
         self.action = action
@@ -371,6 +371,7 @@ class Change(object):
         self.before = None
         self.after = None
         self.pre_delete = None
+        self.full = None  # the entity as it will be after the write (what schema validation checks)
 
 
 class Plan(object):
@@ -515,6 +516,7 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
             body.pop("cert_digest", None)
         body.update({f: v for f, v in foreign.items() if v})
         change.body = body
+        change.full = body
         change.method = "PUT"
         change.path = _write_path(kind, d.id, {f: (v or {}).get("id") for f, v in foreign.items()})
     else:
@@ -532,6 +534,7 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
             body = {k: v for k, v in filled.items() if v is not None}
             body.update({f: v for f, v in foreign.items() if v})
             change.body = body
+            change.full = body
             change.method = "PUT"
             change.path = _write_path(kind, a.id, {f: (v or {}).get("id") for f, v in foreign.items()})
         else:
@@ -540,6 +543,11 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
             body.update({f: foreign[f] for f in moved})
             change.fields = sorted(changed + moved)
             change.body = body
+            # top-level fields are replaced whole (records such as config carry every key), so this is
+            # what Kong will hold; deprecated shorthands it echoes are left out
+            full = {k: v for k, v in raw.items() if k not in IGNORED}
+            full.update(body)
+            change.full = full
             change.method = "PATCH"
             change.path = _write_path(kind, a.id, a.parent_ids)
         d.id = a.id
@@ -551,8 +559,33 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Apply
+# Validate, then apply
 # ----------------------------------------------------------------------------------------------------
+
+def validate_plan(client, plan, parallelism=10):
+    """Kong's own schema check of every entity the plan writes, before the first write.
+
+    POST /schemas/{entity}/validate and /schemas/plugins/validate write nothing (kong.md section 4), so
+    this also runs in check mode. Uniqueness and references are not part of it (Kong checks them on write).
+    """
+    errors = []
+    lock = threading.Lock()
+
+    def check(change):
+        path = "/schemas/plugins/validate" if change.kind == "plugins" else "/schemas/%s/validate" % change.kind
+        try:
+            client.call("POST", path, change.full)
+        except KongError as exc:
+            with lock:
+                errors.append({"kind": change.kind, "name": change.name, "action": change.action,
+                               "error": str(exc), "kong_error": exc.body})
+
+    jobs = [c for c in plan.changes if c.action != "delete" and c.full is not None]
+    if jobs:
+        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(jobs)))) as pool:
+            list(pool.map(check, jobs))
+    return sorted(errors, key=lambda e: (ALL_KINDS.index(e["kind"]), str(e["name"])))
+
 
 def apply_plan(client, plan, parallelism=10):
     """Writes level by level: parents first for creates and updates, children first for deletes.

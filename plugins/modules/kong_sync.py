@@ -29,8 +29,9 @@ description:
   - A renamed entity is updated in place, never deleted and re-created, when one of its other unique keys
     still matches (a consumer's C(custom_id), a plugin's scope when it has an C(instance_name), a
     certificate's SNIs); so a rename never fails with a unique-constraint conflict and keeps its id.
-  - The whole file is checked (format, sections, references, duplicates, plugin names known to Kong)
-    before the first write.
+  - The whole file is checked (format, sections, references, duplicates, plugin names known to Kong) and,
+    with O(validate=true), every entity to write is checked by Kong's own schema validation, before the
+    first write.
 extends_documentation_fragment:
   - aic.gateway.kong
 options:
@@ -68,6 +69,15 @@ options:
     description: How many writes run at the same time within one step.
     type: int
     default: 10
+  validate:
+    description:
+      - Before the first write, have Kong check every entity the run would write against its schema
+        (C(POST /schemas/{entity}/validate), which writes nothing; also in check mode). One invalid entity
+        fails the run with Kong's messages for all of them, and nothing is written.
+      - Set V(false) to skip the extra request per written entity; Kong then refuses an invalid entity on
+        write, and the run stops after the step that failed, with the earlier steps applied.
+    type: bool
+    default: true
   update_secrets:
     description:
       - V(always) makes secrets given in the file (credential keys and secrets, basic-auth passwords,
@@ -151,12 +161,15 @@ requests:
   type: list
   elements: dict
 request_counts:
-  description: How many reads and writes the run made (in check mode, writes it would make).
+  description:
+    - How many reads, schema validations and writes the run made (in check mode, the writes it would make).
   returned: always
   type: dict
-  sample: {"read": 6, "write": 3}
+  sample: {"read": 6, "validate": 3, "write": 3}
 errors:
-  description: Writes Kong refused, each with Kong's own error. The run stops after the step that failed.
+  description:
+    - Entities Kong's schema validation refused (nothing was written), or writes Kong refused (the run
+      stops after the step that failed), each with Kong's own error.
   returned: on failure
   type: list
   elements: dict
@@ -171,7 +184,7 @@ from ansible_collections.aic.gateway.plugins.module_utils._kong import (
     ALL_KINDS, Engine, KongClient, KongError, kong_argument_spec,
 )
 from ansible_collections.aic.gateway.plugins.module_utils._kong_state import (
-    ConfigError, apply_plan, make_plan, parse_config, read_state,
+    ConfigError, apply_plan, make_plan, parse_config, read_state, validate_plan,
 )
 
 try:
@@ -216,6 +229,7 @@ def main():
         kinds=dict(type="list", elements="str", choices=["all"] + list(ALL_KINDS)),
         parallelism=dict(type="int", default=10),
         update_secrets=dict(type="str", default="always", choices=["always", "on_create"]),
+        validate=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=spec, mutually_exclusive=[("config", "src")],
                            required_one_of=[("config", "src")], supports_check_mode=True)
@@ -246,6 +260,15 @@ def main():
     except (KongError, ValueError) as exc:
         result = exc.to_result() if isinstance(exc, KongError) else dict(msg=str(exc))
         module.fail_json(requests=client.requests, **result)
+    if params["validate"] and plan.changes:
+        invalid = validate_plan(client, plan, parallelism=params["parallelism"])
+        if invalid:
+            first = invalid[0]
+            module.fail_json(msg="invalid declarative configuration, nothing was changed: %d of the entities to "
+                                 "write fail Kong's schema validation; the first: %s %s: %s"
+                                 % (len(invalid), first["kind"], first["name"], first["error"]),
+                             errors=invalid, summary=plan.summary(), requests=client.requests,
+                             request_counts=dict(client.counts))
     errors = apply_plan(client, plan, parallelism=1 if module.check_mode else params["parallelism"])
     result = dict(
         changed=bool(plan.changes),

@@ -23,7 +23,8 @@ from store import InvalidOffset, MemoryStore, UniqueViolation
 NOT_FOUND = {"message": "Not found"}          # kong.md §4 "404 {"message":"Not found"}"
 DEFAULT_SIZE = 100                            # kong.md §4 "`?size=` defaults to **100**"
 MAX_SIZE = 1000                               # kong.md §4 "maximum **1000**"
-STAT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# POST /schemas/.../validate writes nothing: counted as VALIDATE, apart from the writes.
+STAT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "VALIDATE")
 
 
 class ApiError(Exception):
@@ -127,9 +128,10 @@ class AdminAPI:
     def handle(self, method, path, query, headers, body):
         segs = [urllib.parse.unquote(s) for s in path.split("/") if s != ""]
         if segs[:1] != ["__standin"]:
+            key = "VALIDATE" if segs[:1] == ["schemas"] and segs[-1:] == ["validate"] else method
             with self._stats_lock:
-                if method in self.stats:
-                    self.stats[method] += 1
+                if key in self.stats:
+                    self.stats[key] += 1
         try:
             return self._route(method, segs, path, query, headers, body)
         except ApiError as exc:

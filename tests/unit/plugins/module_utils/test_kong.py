@@ -63,7 +63,7 @@ def test_pagination_follows_relative_next_and_keeps_size_on_nested_lists():
         ("GET", "/upstreams/u1/targets?offset=abc&size=1000"): [(200, {"data": [{"id": 2}], "next": None})],
     })
     assert [t["id"] for t in c.list("/upstreams/u1/targets")] == [1, 2]
-    assert c.counts == {"read": 2, "write": 0}
+    assert c.counts == {"read": 2, "write": 0, "validate": 0}
 
 
 def test_tags_filter_is_an_and_of_the_select_tags():
