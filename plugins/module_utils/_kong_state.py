@@ -356,7 +356,7 @@ def actual_entities(state):
 
 class Change(object):
     __slots__ = ("action", "kind", "desired", "actual", "fields", "body", "method", "path", "name", "before",
-                 "after", "pre_delete", "full")
+                 "after", "pre_delete", "full", "first")
 
     def __init__(self, action, kind, desired=None, actual=None):
         self.action = action
@@ -372,6 +372,7 @@ class Change(object):
         self.after = None
         self.pre_delete = None
         self.full = None  # the entity as it will be after the write (what schema validation checks)
+        self.first = False  # runs before the other writes of its step (it frees a unique value)
 
 
 class Plan(object):
@@ -548,6 +549,8 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
             full = {k: v for k, v in raw.items() if k not in IGNORED}
             full.update(body)
             change.full = full
+            # a certificate that gives up SNIs goes first, so another one can take them without a conflict
+            change.first = kind == "certificates" and bool(set(raw.get("snis") or []) - set(filled.get("snis") or []))
             change.method = "PATCH"
             change.path = _write_path(kind, a.id, a.parent_ids)
         d.id = a.id
@@ -619,7 +622,10 @@ def apply_plan(client, plan, parallelism=10):
     for level in LEVELS:
         batch = [c for c in writes if c.kind in level]
         run_all([(c, "DELETE", c.pre_delete[1], None) for c in batch if c.pre_delete])
-        run_all([(c, c.method, c.path, c.body) for c in batch])
+        run_all([(c, c.method, c.path, c.body) for c in batch if c.first])
+        if errors:
+            return errors
+        run_all([(c, c.method, c.path, c.body) for c in batch if not c.first])
         if errors:
             return errors
     for level in reversed(LEVELS):

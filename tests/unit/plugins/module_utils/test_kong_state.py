@@ -166,3 +166,44 @@ def test_a_dump_fed_back_plans_nothing():
     assert config["consumers"][0]["keyauth_credentials"] == [{"key": "sekrit", "tags": ["t"]}]
     plan, unused = plan_for(config, state, mode="sync", select_tags=["t"])
     assert plan.changes == [] and plan.unchanged == 6
+
+
+def pem(body):
+    return "-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----" % body
+
+
+def test_a_certificate_that_gives_up_an_sni_is_written_before_the_one_that_takes_it():
+    """Kong's snis.name is unique: moving an SNI must not try to hold it twice at any moment."""
+    state = {"certificates": [
+        {"id": "c1", "cert": pem("AAAA"), "key": "k1", "cert_alt": None, "key_alt": None, "tags": None,
+         "snis": ["x.example", "y.example"]},
+        {"id": "c2", "cert": pem("BBBB"), "key": "k2", "cert_alt": None, "key_alt": None, "tags": None,
+         "snis": ["z.example"]}]}
+    config = {"_format_version": "3.0", "certificates": [
+        {"cert": pem("BBBB"), "key": "k2", "snis": [{"name": "z.example"}, {"name": "y.example"}]},
+        {"cert": pem("AAAA"), "key": "k1", "snis": [{"name": "x.example"}]}]}
+    plan, client = plan_for(config, state, mode="sync")
+    assert sorted(c.path for c in plan.changes) == ["/certificates/c1", "/certificates/c2"]
+    apply_plan(client, plan, parallelism=1)
+    assert [(w[1], w[2]) for w in client.writes] == [("/certificates/c1", {"snis": ["x.example"]}),
+                                                     ("/certificates/c2", {"snis": ["y.example", "z.example"]})]
+
+
+def test_a_credential_whose_consumer_is_renamed_moves_without_a_unique_conflict():
+    state = {"consumers": [{"id": "c1", "username": "bob", "custom_id": None, "tags": None}],
+             "keyauth_credentials": [{"id": "k1", "key": "bob-key", "ttl": None, "tags": None,
+                                      "consumer": {"id": "c1"}}]}
+    config = {"_format_version": "3.0", "consumers": [{"username": "bobby",
+                                                       "keyauth_credentials": [{"key": "bob-key"}]}]}
+    plan, client = plan_for(config, state, mode="sync")
+    assert [(c.action, c.kind) for c in plan.changes] == [("create", "consumers"),
+                                                          ("replace", "keyauth_credentials"),
+                                                          ("delete", "consumers")]
+    apply_plan(client, plan, parallelism=1)
+    new_id = client.writes[0][1].rsplit("/", 1)[1]
+    assert [(m, p) for m, p, b in client.writes] == [
+        ("PUT", "/consumers/%s" % new_id),
+        ("DELETE", "/consumers/c1/key-auth/k1"),          # the key is free again before it is created
+        ("PUT", "/consumers/%s/key-auth/k1" % new_id),
+        ("DELETE", "/consumers/c1"),
+    ]
