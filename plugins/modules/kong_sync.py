@@ -270,8 +270,13 @@ def main():
                              errors=invalid, summary=plan.summary(), requests=client.requests,
                              request_counts=dict(client.counts))
     errors = apply_plan(client, plan, parallelism=1 if module.check_mode else params["parallelism"])
+    if module.check_mode or not errors:
+        changed = bool(plan.changes)
+    else:  # a failed run reports changed only if some of its writes went through
+        changed = any(r["method"] != "GET" and not r["path"].startswith("/schemas/") and isinstance(r["status"], int)
+                      and r["status"] < 400 for r in client.requests)
     result = dict(
-        changed=bool(plan.changes),
+        changed=changed,
         summary=plan.summary(),
         changes=[dict(action=c.action, kind=c.kind, name=c.name, fields=c.fields, method=c.method, path=c.path)
                  for c in plan.changes],
