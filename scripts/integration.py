@@ -12,26 +12,11 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STANDIN = os.path.join(ROOT, "tests", "standins", "kong", "admin_api.py")
+sys.path.insert(0, os.path.join(ROOT, "tests", "standins", "kong"))
 
-
-def start_standin(log):
-    proc = subprocess.Popen([sys.executable, STANDIN, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                            stderr=log, text=True)
-    line = proc.stdout.readline()
-    if "listening on" not in line:
-        proc.kill()
-        sys.exit("the Kong stand-in did not start: %r (see %s)" % (line, log.name))
-    return proc, line.rsplit(" ", 1)[1].strip()
-
-
-def reset(url):
-    request = urllib.request.Request(url + "/__standin/reset", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
+import admin_api  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main(names):
@@ -45,10 +30,10 @@ def main(names):
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     rows = []
     with open(os.path.join(ROOT, ".build", "kong-standin.log"), "w", encoding="utf-8") as log:
-        proc, url = start_standin(log)
+        proc, url = admin_api.spawn(stderr=log)
         try:
             for playbook in playbooks:
-                reset(url)
+                admin_api.control(url, "reset")
                 name = os.path.basename(playbook)[:-4]
                 print("##### integration: %s against the Kong stand-in at %s" % (name, url), flush=True)
                 start = time.time()

@@ -22,11 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-STANDIN = os.path.join(ROOT, "tests", "standins", "kong", "admin_api.py")
+sys.path.insert(0, os.path.join(ROOT, "tests", "standins", "kong"))
+
+import admin_api  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def generate(size, changed=False):
@@ -59,23 +60,17 @@ def generate(size, changed=False):
 
 
 class Standin(object):
+    """The stand-in in its own process, with its request counters."""
+
     def __init__(self):
         self.log = open(os.path.join(tempfile.gettempdir(), "aic-kong-bench-standin.log"), "w", encoding="utf-8")
-        self.proc = subprocess.Popen([sys.executable, STANDIN, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            sys.exit("stand-in did not start: %r" % line)
-        self.url = line.rsplit(" ", 1)[1].strip()
+        self.proc, self.url = admin_api.spawn(stderr=self.log)
 
-    def post(self, path):
-        req = urllib.request.Request(self.url + path, method="POST", data=b"")
-        with urllib.request.urlopen(req, timeout=30):
-            pass
+    def post(self, action):
+        admin_api.control(self.url, action)
 
     def stats(self):
-        with urllib.request.urlopen(self.url + "/__standin/stats", timeout=30) as resp:
-            counts = json.load(resp)
+        counts = admin_api.control(self.url, "stats")
         writes = sum(counts.get(m, 0) for m in ("POST", "PUT", "PATCH", "DELETE"))
         return counts.get("GET", 0), counts.get("VALIDATE", 0), writes
 
@@ -91,7 +86,7 @@ def playbook(standin, book, extra):
             "-e", "kong_admin_url=%s" % standin.url, "-e", "ansible_python_interpreter=%s" % sys.executable]
     for key, value in extra.items():
         argv += ["-e", "%s=%s" % (key, value)]
-    standin.post("/__standin/reset-stats")
+    standin.post("reset-stats")
     start = time.time()
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     seconds = time.time() - start
@@ -113,7 +108,7 @@ def main():
     rows = []
     try:
         for size in [int(s) for s in args.sizes.split(",")]:
-            standin.post("/__standin/reset")
+            standin.post("reset")
             base = generate(size)[0]
             change, changed = generate(size, changed=True)
             files = {}

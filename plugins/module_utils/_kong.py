@@ -36,9 +36,8 @@ def kong_argument_spec():
     return dict(
         admin_url=dict(type="str", default="http://127.0.0.1:8001", aliases=["kong_admin_url"]),
         admin_token=dict(type="str", no_log=True),
-        # admin_headers/admin_retries (not headers/retries): kong_route has a `headers` field and kong_service a
-        # `retries` field, and entity_module_spec() would let those silently replace the connection options
-        # (edit by the kong_route author; see entity_module_spec's collision check).
+        # admin_headers/admin_retries, not headers/retries: routes have a `headers` field and services a
+        # `retries` field (entity_module_spec refuses such clashes).
         admin_headers=dict(type="dict", default={}),
         workspace=dict(type="str"),
         validate_certs=dict(type="bool", default=True),
@@ -97,7 +96,7 @@ class KongClient(object):
         self.requests = []
         self.counts = {"read": 0, "write": 0, "validate": 0}
         self._lock = threading.Lock()
-        self._version = None
+        self._info = None
 
     # -- low level ---------------------------------------------------------------------------------
     def _record(self, method, path, status, body=None):
@@ -133,7 +132,7 @@ class KongClient(object):
         if error is not None:
             raise KongError("Kong Admin API at %s is unreachable (%s %s): %s" % (self.base, method, path, error),
                             method=method, path=path)
-        if status not in ok and not (status == 404 and 404 in ok):
+        if status not in ok:
             raise KongError(describe_error(method, path, status, payload), status=status, body=payload,
                             method=method, path=path)
         return status, payload
@@ -185,11 +184,11 @@ class KongClient(object):
                 url += ("&" if "?" in url else "?") + "size=%d" % size
         return items
 
-    def version(self):
-        if self._version is None:
-            info = self.call("GET", "/")[1] or {}
-            self._version = info.get("version")
-        return self._version
+    def info(self):
+        """Kong's answer to GET / (version, edition, plugins, configuration), read once per run."""
+        if self._info is None:
+            self._info = self.call("GET", "/")[1] or {}
+        return self._info
 
 
 def _parse(raw):
@@ -203,8 +202,7 @@ def _parse(raw):
 
 def _relative(nxt):
     parts = urlsplit(nxt)
-    path = parts.path
-    return path + ("?" + parts.query if parts.query else "")
+    return parts.path + ("?" + parts.query if parts.query else "")
 
 
 def describe_error(method, path, status, payload):
@@ -244,28 +242,27 @@ HEALTHCHECKS_DEFAULT = {
 class Kind(object):
     """What the engine knows about one entity kind."""
 
-    def __init__(self, name, path, key, defaults, sets=(), parent=None, nested=None, secrets=(),
-                 generated=(), alt_keys=(), deck=None, label=None):
-        self.name = name            # Kong's DAO name, also the decK section name
+    def __init__(self, name, path, key, defaults, sets=(), parent=None, nested=None, foreign=None, secrets=(),
+                 generated=(), pem=(), label=None, result=None):
+        self.name = name            # Kong's DAO name, also the section name in the declarative format
         self.path = path            # top-level collection path
         self.key = key              # endpoint key (lookup by name), or None
         self.defaults = defaults    # fields Kong fills on create (compared when absent from the desired)
         self.sets = frozenset(sets)  # compared order-insensitively
-        self.parent = parent        # (foreign field, parent kind) for nested-only / nested-write kinds
+        self.parent = parent        # (foreign field, parent kind) for kinds written under their parent
         self.nested = nested        # path segment under the parent (credentials, targets)
+        # foreign keys (field -> kind); a nested kind's parent is one
+        self.foreign = dict(foreign or ({parent[0]: parent[1]} if parent else {}))
         self.secrets = frozenset(secrets)
         self.generated = frozenset(generated)
-        self.alt_keys = tuple(alt_keys)
-        self.deck = deck or name    # section name in the declarative format
+        self.pem = frozenset(pem)   # PEM text, compared without template whitespace
         self.label = label or name
+        self.result = result or name[:-1]  # the module's return key
 
     def entity_path(self, entity_id, parent_id=None):
         if self.parent and self.nested:
             return "/%s/%s/%s/%s" % (KINDS[self.parent[1]].path, parent_id, self.nested, entity_id)
         return "/%s/%s" % (self.path, entity_id)
-
-    def fields(self):
-        return set(self.defaults)
 
 
 KINDS = {}
@@ -285,12 +282,13 @@ _kind("routes", "routes", "name", dict(
     name=None, protocols=["http", "https"], methods=None, hosts=None, paths=None, headers=None, snis=None,
     sources=None, destinations=None, https_redirect_status_code=426, regex_priority=0, strip_path=True,
     path_handling="v0", preserve_host=False, request_buffering=True, response_buffering=True, tags=None,
-    service=None), sets=("tags", "protocols", "methods", "snis", "sources", "destinations"))
-_kind("consumers", "consumers", "username", dict(username=None, custom_id=None, tags=None), sets=("tags",),
-      alt_keys=("custom_id",))
+    service=None), sets=("tags", "protocols", "methods", "snis", "sources", "destinations"),
+    foreign={"service": "services"})
+_kind("consumers", "consumers", "username", dict(username=None, custom_id=None, tags=None), sets=("tags",))
 _kind("plugins", "plugins", "instance_name", dict(
     name=None, instance_name=None, service=None, route=None, consumer=None, config=None, protocols=None,
-    enabled=True, tags=None), sets=("tags", "protocols"))
+    enabled=True, tags=None), sets=("tags", "protocols"),
+    foreign={"service": "services", "route": "routes", "consumer": "consumers"})
 _kind("upstreams", "upstreams", "name", dict(
     name=None, algorithm="round-robin", hash_on="none", hash_fallback="none", hash_on_header=None,
     hash_fallback_header=None, hash_on_cookie=None, hash_on_cookie_path="/", hash_on_query_arg=None,
@@ -301,38 +299,33 @@ _kind("targets", "targets", "target", dict(target=None, weight=100, tags=None), 
       parent=("upstream", "upstreams"), nested="targets")
 _kind("certificates", "certificates", None,
       dict(cert=None, key=None, cert_alt=None, key_alt=None, snis=None, tags=None),
-      sets=("tags", "snis"), secrets=("key", "key_alt"), alt_keys=("snis",))
-_kind("ca_certificates", "ca_certificates", None, dict(cert=None, cert_digest=None, tags=None), sets=("tags",))
+      sets=("tags", "snis"), secrets=("key", "key_alt"), pem=("cert", "key", "cert_alt", "key_alt"))
+_kind("ca_certificates", "ca_certificates", None, dict(cert=None, cert_digest=None, tags=None), sets=("tags",),
+      pem=("cert",), result="ca_certificate")
 _kind("keyauth_credentials", "key-auths", "key", dict(key=None, ttl=None, tags=None), sets=("tags",),
       parent=("consumer", "consumers"), nested="key-auth", secrets=("key",), generated=("key",),
-      label="key-auth")
+      label="key-auth", result="credential")
 _kind("basicauth_credentials", "basic-auths", "username", dict(username=None, password=None, tags=None),
       sets=("tags",), parent=("consumer", "consumers"), nested="basic-auth", secrets=("password",),
-      label="basic-auth")
+      label="basic-auth", result="credential")
 _kind("jwt_secrets", "jwts", "key", dict(key=None, secret=None, algorithm="HS256", rsa_public_key=None,
                                          tags=None), sets=("tags",), parent=("consumer", "consumers"),
-      nested="jwt", secrets=("secret",), generated=("key", "secret"), label="jwt")
+      nested="jwt", secrets=("secret",), generated=("key", "secret"), label="jwt", result="credential")
 _kind("hmacauth_credentials", "hmac-auths", "username", dict(username=None, secret=None, tags=None),
       sets=("tags",), parent=("consumer", "consumers"), nested="hmac-auth", secrets=("secret",),
-      generated=("secret",), label="hmac-auth")
+      generated=("secret",), label="hmac-auth", result="credential")
 _kind("oauth2_credentials", "oauth2", "client_id", dict(
     name=None, client_id=None, client_secret=None, hash_secret=False, redirect_uris=None,
     client_type="confidential", tags=None), sets=("tags",), parent=("consumer", "consumers"), nested="oauth2",
-    secrets=("client_secret",), generated=("client_id", "client_secret"), label="oauth2")
+    secrets=("client_secret",), generated=("client_id", "client_secret"), label="oauth2", result="credential")
 _kind("acls", "acls", None, dict(group=None, tags=None), sets=("tags",), parent=("consumer", "consumers"),
-      nested="acls", label="acl")
+      nested="acls", label="acl", result="credential")
 
 CREDENTIAL_KINDS = ("keyauth_credentials", "basicauth_credentials", "jwt_secrets", "hmacauth_credentials",
                     "oauth2_credentials", "acls")
 CREDENTIAL_TYPES = {KINDS[k].label: k for k in CREDENTIAL_KINDS}
 # Foreign keys each kind may carry (field -> kind); plugins may be scoped to any of three.
-FOREIGN = {
-    "routes": {"service": "services"},
-    "plugins": {"service": "services", "route": "routes", "consumer": "consumers"},
-    "targets": {"upstream": "upstreams"},
-}
-for _name in CREDENTIAL_KINDS:
-    FOREIGN[_name] = {"consumer": "consumers"}
+FOREIGN = {name: kind.foreign for name, kind in KINDS.items() if kind.foreign}
 # Write order: parents before children (deletes run in the reverse order).
 LEVELS = (
     ("services", "consumers", "upstreams", "certificates", "ca_certificates"),
@@ -391,9 +384,6 @@ def cert_digest(pem):
 def basic_auth_hash(password, consumer_id):
     """kong.md: basic-auth password stored as SHA1(password + consumer_id)."""
     return hashlib.sha1((password + consumer_id).encode("utf-8")).hexdigest()
-
-
-PEM_FIELDS = frozenset(("cert", "key", "cert_alt", "key_alt"))
 
 
 def pem_text(value):
@@ -589,9 +579,7 @@ class Engine(object):
                     continue
             if field in spec.generated and value is None:
                 continue  # Kong generated it; keep what it made
-            if field == "snis" and kind == "certificates" and value is not None:
-                value = sorted(value)
-            if field in PEM_FIELDS and kind in ("certificates", "ca_certificates"):
+            if field in spec.pem:
                 if pem_text(value) != pem_text(actual.get(field)):
                     changed.append(field)
                 continue
@@ -633,7 +621,10 @@ def entity_module_spec(**fields):
     return spec
 
 
-def _masked_body(kind, body):
+def masked(kind, body):
+    """`body` with the kind's secrets masked (None stays None)."""
+    if body is None:
+        return None
     spec = KINDS[kind]
     return {k: (MASK if k in spec.secrets and v is not None else v) for k, v in (body or {}).items()}
 
@@ -656,6 +647,19 @@ class EntityRunner(object):
         if isinstance(exc, KongError):
             self.module.fail_json(requests=self.client.requests, **exc.to_result())
         self.module.fail_json(msg=str(exc), requests=self.client.requests)
+
+    def finish(self, converge):
+        """Exit with what `converge()` returns; a KongError or ValueError fails with its message."""
+        try:
+            result = converge()
+        except (KongError, ValueError) as exc:
+            self.fail(exc)
+        self.module.exit_json(**result)
+
+    def by_key(self, value):
+        """A lookup of this kind's entity by its endpoint key (name, username, ...)."""
+        path = "/%s/%s" % (self.spec.path, quote(str(value), safe=""))
+        return lambda: self.client.get(path)
 
     def resolve(self, kind, ref, required=True):
         """An id for a reference given as id or endpoint key (name, username, ...)."""
@@ -688,25 +692,24 @@ class EntityRunner(object):
                 self.client.write("DELETE", write_path(actual["id"]))
                 result["changed"] = True
             result["diff"] = dict(before=self.engine.view(self.kind, actual, refs), after={})
-            result[self.kind_result()] = None
+            result[self.spec.result] = None
             return result
         filled = self.engine.fill(self.kind, desired, partial=True)
         if actual is None:
             if create_requires and not any(self.module.params.get(o) is not None for o in create_requires):
                 raise ValueError("%s does not exist yet: set %s to create it"
-                                 % (self.kind_result(), " or ".join(create_requires)))
+                                 % (self.spec.result, " or ".join(create_requires)))
             entity_id = new_id()
             body = dict(filled)
             body.update(foreign)
-            answer = self.client.write("PUT", create_path(entity_id), body, record_body=_masked_body(self.kind, body))
+            answer = self.client.write("PUT", create_path(entity_id), body, record_body=masked(self.kind, body))
             result["changed"] = True
             if answer is None:  # check mode: what Kong would store, the task's secrets masked
-                after = _masked_body(self.kind, dict(self.engine.fill(self.kind, dict(filled, **foreign)),
-                                                     id=entity_id))
+                after = masked(self.kind, dict(self.engine.fill(self.kind, dict(filled, **foreign)), id=entity_id))
             else:
                 after = answer
             result["diff"] = dict(before={}, after=self.engine.view(self.kind, after, refs))
-            result[self.kind_result()] = after
+            result[self.spec.result] = after
             return result
         changed = self.engine.changed_fields(self.kind, filled, actual)
         changed += [f for f, v in foreign.items() if (actual.get(f) or {}).get("id") != (v or {}).get("id")]
@@ -714,22 +717,20 @@ class EntityRunner(object):
         if changed:
             body = {f: (foreign[f] if f in foreign else filled[f]) for f in changed}
             answer = self.client.write("PATCH", write_path(actual["id"]), body,
-                                       record_body=_masked_body(self.kind, body))
-            after = answer if answer is not None else _masked_body(self.kind, deep_merge(actual, body))
+                                       record_body=masked(self.kind, body))
+            after = answer if answer is not None else masked(self.kind, deep_merge(actual, body))
             result["changed"] = True
         result["changed_fields"] = sorted(changed)
         result["diff"] = dict(before=self.engine.view(self.kind, actual, refs),
                               after=self.engine.view(self.kind, after, refs, changed=changed))
-        result[self.kind_result()] = after
+        result[self.spec.result] = after
         return result
 
-    def kind_result(self):
-        return {"keyauth_credentials": "credential", "basicauth_credentials": "credential",
-                "jwt_secrets": "credential", "hmacauth_credentials": "credential",
-                "oauth2_credentials": "credential", "acls": "credential",
-                "ca_certificates": "ca_certificate"}.get(self.kind, self.kind[:-1])
 
-
-def given(params, names):
-    """The task's fields that were set (None means 'not given')."""
-    return {name: params[name] for name in names if params.get(name) is not None}
+def given(params, names, ids=()):
+    """The task's fields that were set (None means 'not given'); `ids` are references written {"id": ...}."""
+    fields = {name: params[name] for name in names if params.get(name) is not None}
+    for name in ids:
+        if params.get(name) is not None:
+            fields[name] = {"id": params[name]}
+    return fields

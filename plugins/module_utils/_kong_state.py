@@ -31,10 +31,6 @@ from ansible_collections.aic.gateway.plugins.module_utils._kong import (
 FORMAT_VERSION = "3.0"
 TOP_LEVEL = ("services", "routes", "consumers", "plugins", "upstreams", "certificates", "ca_certificates")
 META_KEYS = ("_format_version", "_info", "_transform", "_workspace")
-CREDENTIAL_SECTIONS = {KINDS[k].deck: k for k in CREDENTIAL_KINDS}
-NESTED_CHILDREN = {"services": ("routes", "plugins"), "routes": ("plugins",),
-                   "consumers": ("plugins",) + tuple(CREDENTIAL_SECTIONS), "upstreams": ("targets",),
-                   "certificates": (), "ca_certificates": (), "plugins": (), "targets": ()}
 
 
 class ConfigError(ValueError):
@@ -44,7 +40,7 @@ class ConfigError(ValueError):
 class Entity(object):
     """One entity, desired or actual. `refs` maps foreign fields to the identity of the parent."""
 
-    __slots__ = ("kind", "fields", "refs", "id", "ident", "alts", "where", "match", "parent_ids")
+    __slots__ = ("kind", "fields", "refs", "id", "ident", "alts", "where", "match", "parent_ids", "raw")
 
     def __init__(self, kind, fields, refs=None, entity_id=None, where=None):
         self.kind = kind
@@ -56,6 +52,7 @@ class Entity(object):
         self.where = where
         self.match = None
         self.parent_ids = {}
+        self.raw = None  # Kong's answer, for an actual entity
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -189,11 +186,11 @@ def parse_config(config):
         value = parent.get(name)
         if value is None:
             if name in parent:
-                desired.kinds.add(_section_kind(name))
+                desired.kinds.add(name)
             return []
         if not isinstance(value, list):
             raise ConfigError("%s.%s must be a list" % (where, name))
-        desired.kinds.add(_section_kind(name))
+        desired.kinds.add(name)
         return value
 
     def add(kind, raw, where, refs=None, children=()):
@@ -249,10 +246,10 @@ def parse_config(config):
             add("plugins", plugin, "%s.plugins[%d]" % (where, k), {"route": _self(route)})
     for i, raw in enumerate(section(config, "consumers", "")):
         where = "consumers[%d]" % i
-        consumer = add("consumers", raw, where, children=("plugins",) + tuple(CREDENTIAL_SECTIONS))
-        for name, kind in CREDENTIAL_SECTIONS.items():
-            for j, cred in enumerate(section(raw, name, where)):
-                add(kind, cred, "%s.%s[%d]" % (where, name, j), {"consumer": _self(consumer)})
+        consumer = add("consumers", raw, where, children=("plugins",) + CREDENTIAL_KINDS)
+        for kind in CREDENTIAL_KINDS:  # decK's credential sections are named after the kinds
+            for j, cred in enumerate(section(raw, kind, where)):
+                add(kind, cred, "%s.%s[%d]" % (where, kind, j), {"consumer": _self(consumer)})
         for j, plugin in enumerate(section(raw, "plugins", where)):
             add("plugins", plugin, "%s.plugins[%d]" % (where, j), {"consumer": _self(consumer)})
     for i, raw in enumerate(section(config, "plugins", "")):
@@ -268,10 +265,6 @@ def parse_config(config):
         add("ca_certificates", raw, "ca_certificates[%d]" % i)
     _check_duplicates(desired.entities)
     return desired
-
-
-def _section_kind(name):
-    return CREDENTIAL_SECTIONS.get(name, name)
 
 
 def _self(entity):
@@ -345,7 +338,7 @@ def actual_entities(state):
             entity = Entity(kind, fields, entity_id=item["id"])
             entity.parent_ids = {f: (item.get(f) or {}).get("id") for f in FOREIGN.get(kind, {})
                                  if (item.get(f) or {}).get("id")}
-            entity.fields["_raw"] = item
+            entity.raw = item
             entities.append(entity)
     return entities
 
@@ -441,17 +434,7 @@ def make_plan(engine, client, desired, state, mode, select_tags, want_diff=False
                 for alt in alternates(kind, a.fields, refs):
                     alt_index.setdefault(alt, a)
             for d in wanted:
-                match = None
-                if d.id and d.id in by_id and by_id[d.id].kind == kind:
-                    match = by_id[d.id]
-                if match is None and d.ident in index and index[d.ident].id not in matched_actual:
-                    match = index[d.ident]
-                if match is None:
-                    for alt in (d.ident,) + tuple(d.alts):
-                        cand = alt_index.get(alt) or (index.get(alt) if alt != d.ident else None)
-                        if cand is not None and cand.id not in matched_actual:
-                            match = cand
-                            break
+                match = _find_match(d, by_id, index, alt_index, matched_actual)
                 if match is not None:
                     matched_actual.add(match.id)
                     d.match = match
@@ -472,14 +455,23 @@ def make_plan(engine, client, desired, state, mode, select_tags, want_diff=False
                 change.path = _write_path(a.kind, a.id, a.parent_ids)
                 change.name = label(a)
                 if want_diff:
-                    change.before = engine.view(a.kind, _public(a.fields), _ref_view(a.refs))
+                    change.before = engine.view(a.kind, a.fields, _ref_view(a.refs))
                     change.after = {}
                 plan.changes.append(change)
     return plan
 
 
-def _public(fields):
-    return {k: v for k, v in fields.items() if k != "_raw"}
+def _find_match(d, by_id, index, alt_index, taken):
+    """Kong's entity for desired `d`: by id, by identity, then by another unique key (a rename)."""
+    if d.id and d.id in by_id and by_id[d.id].kind == d.kind:
+        return by_id[d.id]
+    candidates = [index.get(d.ident)]
+    for key in (d.ident,) + tuple(d.alts):
+        candidates += [alt_index.get(key), index.get(key)]
+    for candidate in candidates:
+        if candidate is not None and candidate.id not in taken:
+            return candidate
+    return None
 
 
 def _ref_view(refs):
@@ -521,7 +513,7 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
         change.method = "PUT"
         change.path = _write_path(kind, d.id, {f: (v or {}).get("id") for f, v in foreign.items()})
     else:
-        raw = a.fields["_raw"]
+        raw = a.raw
         changed = engine.changed_fields(kind, filled, raw)
         moved = [f for f, v in foreign.items() if (raw.get(f) or {}).get("id") != (v or {}).get("id")]
         if not changed and not moved:
@@ -531,7 +523,7 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
         if parent_field in moved:
             # a credential or target cannot move to another parent: delete it there, create it here
             change = Change("replace", kind, desired=d, actual=a)
-            change.pre_delete = ("DELETE", _write_path(kind, a.id, a.parent_ids))
+            change.pre_delete = _write_path(kind, a.id, a.parent_ids)
             body = {k: v for k, v in filled.items() if v is not None}
             body.update({f: v for f, v in foreign.items() if v})
             change.body = body
@@ -556,7 +548,7 @@ def plan_one(engine, plan, d, resolve_ref, select_tags, want_diff):
         d.id = a.id
     change.name = name
     if want_diff:
-        change.before = engine.view(kind, _public(a.fields), _ref_view(a.refs)) if a is not None else {}
+        change.before = engine.view(kind, a.fields, _ref_view(a.refs)) if a is not None else {}
         change.after = engine.view(kind, filled, refs_view, changed=change.fields)
     plan.changes.append(change)
 
@@ -621,7 +613,7 @@ def apply_plan(client, plan, parallelism=10):
     deletes = [c for c in plan.changes if c.action == "delete"]
     for level in LEVELS:
         batch = [c for c in writes if c.kind in level]
-        run_all([(c, "DELETE", c.pre_delete[1], None) for c in batch if c.pre_delete])
+        run_all([(c, "DELETE", c.pre_delete, None) for c in batch if c.pre_delete])
         run_all([(c, c.method, c.path, c.body) for c in batch if c.first])
         if errors:
             return errors
@@ -731,10 +723,10 @@ def dump(state, select_tags=None):
         config["consumers"] = []
         for consumer in _sorted(state["consumers"], "consumers"):
             entry = _clean("consumers", consumer)
-            for section, kind in CREDENTIAL_SECTIONS.items():
+            for kind in CREDENTIAL_KINDS:
                 if kind in state:
                     creds = [c for c in state[kind] if (c.get("consumer") or {}).get("id") == consumer["id"]]
-                    entry[section] = [_clean(kind, c) for c in _sorted(creds, kind)]
+                    entry[kind] = [_clean(kind, c) for c in _sorted(creds, kind)]
             if "plugins" in state:
                 entry["plugins"] = plugins_of("consumer", consumer["id"])
             config["consumers"].append(entry)

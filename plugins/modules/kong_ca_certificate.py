@@ -94,7 +94,7 @@ from urllib.parse import quote
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    EntityRunner, KongError, cert_digest, entity_module_spec, given, is_uuid,
+    EntityRunner, cert_digest, entity_module_spec, given, is_uuid,
 )
 
 FIELDS = ("cert", "tags")
@@ -126,15 +126,16 @@ def main():
     if params["id"] is not None and not is_uuid(params["id"]):
         module.fail_json(msg="id must be a UUID, got %r" % params["id"])
     desired = given(params, FIELDS)
-    try:
+
+    def converge():
         actual = lookup(runner.client, params)
         result = runner.run(lambda: actual, desired, create_requires=("cert",),
                             create_path=lambda new: "/ca_certificates/%s" % (params["id"] or new))
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    if params["id"] is not None and module.check_mode and actual is None and result.get("ca_certificate"):
-        result["ca_certificate"]["id"] = params["id"]  # the id the create would use
-    module.exit_json(**result)
+        if params["id"] is not None and module.check_mode and actual is None and result.get("ca_certificate"):
+            result["ca_certificate"]["id"] = params["id"]  # the id the create would use
+        return result
+
+    runner.finish(converge)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ from urllib.parse import quote
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    MASK, EntityRunner, KongError, entity_module_spec, given, is_uuid,
+    EntityRunner, entity_module_spec, given, is_uuid, masked,
 )
 
 FIELDS = ("cert", "key", "cert_alt", "key_alt", "snis", "tags")
@@ -146,12 +146,6 @@ def lookup(client, params):
     return None
 
 
-def masked(entity):
-    if not entity:
-        return entity
-    return dict(entity, **{k: MASK for k in ("key", "key_alt") if entity.get(k) is not None})
-
-
 def main():
     module = AnsibleModule(
         argument_spec=entity_module_spec(
@@ -172,18 +166,20 @@ def main():
     if params["id"] is not None and not is_uuid(params["id"]):
         module.fail_json(msg="id must be a UUID, got %r" % params["id"])
     desired = given(params, FIELDS)
-    try:
+
+    def converge():
         actual = lookup(runner.client, params)
         if actual is None and params["state"] == "present" and (params["cert"] is None or params["key"] is None):
             raise ValueError("the certificate does not exist yet: set cert and key to create it")
-        result = runner.run(lambda: actual, desired, create_path=lambda new: "/certificates/%s" % (params["id"] or new))
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    # Kong returns the private keys; they never leave the module.
-    result["certificate"] = masked(result.get("certificate"))
-    if params["id"] is not None and result.get("certificate") and module.check_mode and actual is None:
-        result["certificate"]["id"] = params["id"]
-    module.exit_json(**result)
+        result = runner.run(lambda: actual, desired,
+                            create_path=lambda new: "/certificates/%s" % (params["id"] or new))
+        # Kong returns the private keys; they never leave the module.
+        result["certificate"] = masked("certificates", result.get("certificate"))
+        if params["id"] is not None and result.get("certificate") and module.check_mode and actual is None:
+            result["certificate"]["id"] = params["id"]
+        return result
+
+    runner.finish(converge)
 
 
 if __name__ == "__main__":

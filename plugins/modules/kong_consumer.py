@@ -91,7 +91,7 @@ from urllib.parse import quote, urlencode
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    EntityRunner, KongError, entity_module_spec, given,
+    EntityRunner, entity_module_spec, given,
 )
 
 FIELDS = ("username", "custom_id", "tags")
@@ -125,11 +125,7 @@ def main():
     params = module.params
     runner = EntityRunner(module, "consumers")
     desired = given(params, FIELDS)
-    try:
-        result = runner.run(lambda: lookup(runner.client, params["username"], params["custom_id"]), desired)
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    module.exit_json(**result)
+    runner.finish(lambda: runner.run(lambda: lookup(runner.client, params["username"], params["custom_id"]), desired))
 
 
 if __name__ == "__main__":

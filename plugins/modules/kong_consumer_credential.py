@@ -212,7 +212,7 @@ from urllib.parse import quote
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    CREDENTIAL_TYPES, KINDS, EntityRunner, KongError, entity_module_spec, given,
+    CREDENTIAL_TYPES, KINDS, EntityRunner, entity_module_spec, given,
 )
 
 # The options each credential type takes (its Kong schema fields, less the consumer).
@@ -324,7 +324,8 @@ def main():
     kind = CREDENTIAL_TYPES[params["type"]]
     runner = EntityRunner(module, kind, update_secrets=params["update_secrets"])
     desired = given(params, OPTIONS[params["type"]])
-    try:
+
+    def converge():
         consumer_id = runner.resolve("consumers", params["consumer"], required=params["state"] == "present")
         actual = None
         if consumer_id is not None:
@@ -337,16 +338,15 @@ def main():
                                      % (params["type"], " and ".join(missing)))
             else:
                 desired.pop("ttl", None)  # Kong counts ttl down: it only applies on create
-        result = runner.run(
+        return runner.run(
             lambda: actual, desired,
             foreign={"consumer": {"id": consumer_id}} if consumer_id else None,
             write_path=lambda i: KINDS[kind].entity_path(i, consumer_id),
             refs={"consumer": params["consumer"]},
             extra={"consumer_id": consumer_id},
         )
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    module.exit_json(**result)
+
+    runner.finish(converge)
 
 
 if __name__ == "__main__":

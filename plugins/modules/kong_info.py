@@ -126,7 +126,7 @@ def main():
     client = KongClient(params)
     result = dict(changed=False)
     try:
-        info = client.call("GET", "/")[1] or {}
+        info = client.info()
         status = client.call("GET", "/status")[1] or {}
         result.update(version=info.get("version"), edition=info.get("edition"), info=info, status=status)
         if params["dump"]:

@@ -118,12 +118,10 @@ requests:
   elements: dict
 """
 
-from urllib.parse import quote
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    EntityRunner, KongError, entity_module_spec, given,
+    EntityRunner, entity_module_spec, given,
 )
 
 FIELDS = ("name", "instance_name", "config", "protocols", "enabled", "tags")
@@ -149,7 +147,8 @@ def main():
     params = module.params
     runner = EntityRunner(module, "plugins")
     client = runner.client
-    try:
+
+    def converge():
         required = params["state"] == "present"
         foreign = {}
         refs = {}
@@ -165,7 +164,7 @@ def main():
 
         def lookup():
             if params["instance_name"]:
-                return client.get("/plugins/%s" % quote(params["instance_name"], safe=""))
+                return runner.by_key(params["instance_name"])()
             listing = "/plugins"
             for field, _kind, path in reversed(SCOPES):
                 if foreign[field]:
@@ -185,10 +184,9 @@ def main():
                                  % (params["instance_name"], found["name"], params["name"]))
             return found
 
-        result = runner.run(checked_lookup, given(params, FIELDS), foreign=foreign, refs=refs)
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    module.exit_json(**result)
+        return runner.run(checked_lookup, given(params, FIELDS), foreign=foreign, refs=refs)
+
+    runner.finish(converge)
 
 
 if __name__ == "__main__":

@@ -178,12 +178,10 @@ requests:
             "body": {"paths": ["/v1"]}}]
 """
 
-from urllib.parse import quote
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    EntityRunner, KongError, entity_module_spec, given,
+    EntityRunner, entity_module_spec, given,
 )
 
 FIELDS = ("name", "protocols", "methods", "hosts", "paths", "headers", "snis", "sources", "destinations",
@@ -225,18 +223,18 @@ def main():
     if "headers" in desired:
         # Kong stores headers as {name: [values]}; accept a bare string as a one-value list.
         desired["headers"] = dict((k, v if isinstance(v, list) else [v]) for k, v in desired["headers"].items())
-    try:
-        actual = runner.client.get("/routes/%s" % quote(params["name"], safe=""))
+
+    def converge():
+        actual = runner.by_key(params["name"])()
         foreign, refs = {}, None
         if params["state"] == "present" and params["service"] is not None:
             service_id = runner.resolve("services", params["service"])
             foreign["service"] = {"id": service_id}
             if actual is None or (actual.get("service") or {}).get("id") == service_id:
                 refs = {"service": params["service"]}  # show the service by the name the task used
-        result = runner.run(lambda: actual, desired, foreign=foreign, refs=refs, create_requires=MATCHERS)
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    module.exit_json(**result)
+        return runner.run(lambda: actual, desired, foreign=foreign, refs=refs, create_requires=MATCHERS)
+
+    runner.finish(converge)
 
 
 if __name__ == "__main__":

@@ -130,17 +130,14 @@ requests:
             "body": {"read_timeout": 10000}}]
 """
 
-from urllib.parse import quote
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    EntityRunner, KongError, entity_module_spec, given,
+    EntityRunner, entity_module_spec, given,
 )
 
 FIELDS = ("name", "protocol", "host", "port", "path", "retries", "connect_timeout", "write_timeout",
-          "read_timeout", "enabled", "tls_verify", "tls_verify_depth", "ca_certificates", "client_certificate",
-          "tags")
+          "read_timeout", "enabled", "tls_verify", "tls_verify_depth", "ca_certificates", "tags")
 
 
 def main():
@@ -169,17 +166,8 @@ def main():
     )
     params = module.params
     runner = EntityRunner(module, "services")
-    desired = given(params, FIELDS)
-    if params["url"]:
-        desired["url"] = params["url"]
-    if params["client_certificate"]:
-        desired["client_certificate"] = {"id": params["client_certificate"]}
-    try:
-        path = "/services/%s" % quote(params["name"], safe="")
-        result = runner.run(lambda: runner.client.get(path), desired, create_requires=("url", "host"))
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    module.exit_json(**result)
+    desired = given(params, FIELDS + ("url",), ids=("client_certificate",))
+    runner.finish(lambda: runner.run(runner.by_key(params["name"]), desired, create_requires=("url", "host")))
 
 
 if __name__ == "__main__":

@@ -201,12 +201,18 @@ def load_files(module, paths):
             module.fail_json(msg="src %s: no such file" % path)
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
-        try:
-            data = json.loads(text) if path.endswith(".json") or not HAS_YAML else yaml.safe_load(text)
-        except ValueError as exc:
-            module.fail_json(msg="src %s is not valid JSON: %s" % (path, exc))
-        except yaml.YAMLError as exc:
-            module.fail_json(msg="src %s is not valid YAML: %s" % (path, exc))
+        if path.endswith(".json"):
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                module.fail_json(msg="src %s is not valid JSON: %s" % (path, exc))
+        elif not HAS_YAML:
+            module.fail_json(msg="src %s: reading YAML needs PyYAML on the host that runs the module" % path)
+        else:
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                module.fail_json(msg="src %s is not valid YAML: %s" % (path, exc))
         if not isinstance(data, dict):
             module.fail_json(msg="src %s must hold a mapping" % path)
         for key, value in data.items():

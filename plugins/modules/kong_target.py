@@ -103,7 +103,7 @@ from urllib.parse import quote
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    KINDS, EntityRunner, KongError, entity_module_spec, given, normalize_target,
+    KINDS, EntityRunner, entity_module_spec, given, normalize_target,
 )
 
 FIELDS = ("target", "weight", "tags")
@@ -123,20 +123,20 @@ def main():
     runner = EntityRunner(module, "targets")
     desired = given(params, FIELDS)
     target = normalize_target(params["target"])
-    try:
+
+    def converge():
         upstream_id = runner.resolve("upstreams", params["upstream"], required=params["state"] == "present")
         actual = None
         if upstream_id is not None:
             actual = runner.client.get("/upstreams/%s/targets/%s" % (upstream_id, quote(target, safe="")))
-        result = runner.run(
+        return runner.run(
             lambda: actual, desired,
             foreign={"upstream": {"id": upstream_id}} if upstream_id else None,
             write_path=lambda i: KINDS["targets"].entity_path(i, upstream_id),
             refs={"upstream": params["upstream"]},
         )
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    module.exit_json(**result)
+
+    runner.finish(converge)
 
 
 if __name__ == "__main__":

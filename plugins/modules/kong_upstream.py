@@ -149,12 +149,10 @@ requests:
             "body": {"algorithm": "least-connections"}}]
 """
 
-from urllib.parse import quote
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aic.gateway.plugins.module_utils._kong import (
-    EntityRunner, KongError, entity_module_spec, given,
+    EntityRunner, entity_module_spec, given,
 )
 
 HASH = ["none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture"]
@@ -191,15 +189,8 @@ def main():
     )
     params = module.params
     runner = EntityRunner(module, "upstreams")
-    desired = given(params, FIELDS)
-    if params["client_certificate"]:
-        desired["client_certificate"] = {"id": params["client_certificate"]}
-    try:
-        path = "/upstreams/%s" % quote(params["name"], safe="")
-        result = runner.run(lambda: runner.client.get(path), desired)
-    except (KongError, ValueError) as exc:
-        runner.fail(exc)
-    module.exit_json(**result)
+    desired = given(params, FIELDS, ids=("client_certificate",))
+    runner.finish(lambda: runner.run(runner.by_key(params["name"]), desired))
 
 
 if __name__ == "__main__":

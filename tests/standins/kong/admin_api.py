@@ -9,9 +9,11 @@ Prints "kong stand-in admin API listening on http://HOST:PORT" once ready
 import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -108,6 +110,29 @@ def main(argv=None):
     finally:
         server.server_close()
     return 0
+
+
+def spawn(stderr=None):
+    """This stand-in in a process of its own on a free loopback port: (process, base URL).
+
+    What scripts/integration and the kong_sync benchmark start; stop it with process.terminate().
+    """
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise RuntimeError("the Kong stand-in did not start: %r" % line)
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+def control(url, action):
+    """The test-only extension: `reset` or `reset-stats` (POST), `stats` (GET, returns the counts)."""
+    method = "GET" if action == "stats" else "POST"
+    request = urllib.request.Request("%s/__standin/%s" % (url, action), method=method,
+                                     data=None if method == "GET" else b"")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def test_tags_filter_is_an_and_of_the_select_tags():
 def test_retries_with_backoff_on_connection_errors_429_and_5xx():
     c, fake, sleeps = client({("GET", "/"): [("refused", None), (429, {"message": "slow down"}),
                                              (503, {"message": "busy"}), (200, {"version": "3.9.3"})]})
-    assert c.version() == "3.9.3"
+    assert c.info()["version"] == "3.9.3"
     assert sleeps == [0.5, 1.0, 2.0]
     assert len(fake.calls) == 4
 
@@ -83,7 +83,7 @@ def test_retries_with_backoff_on_connection_errors_429_and_5xx():
 def test_gives_up_after_the_retries_and_says_where():
     c, fake, sleeps = client({("GET", "/"): [("refused", None)]}, admin_retries=1)
     with pytest.raises(KongError) as err:
-        c.version()
+        c.info()
     assert "unreachable" in str(err.value) and "http://kong:8001" in str(err.value)
     assert len(fake.calls) == 2
 
@@ -116,7 +116,7 @@ def test_check_mode_records_writes_without_sending_them():
 def test_token_workspace_and_headers():
     c, fake, unused = client({("GET", "/team-a/"): [(200, {"version": "3.9.3"})]}, admin_token="s3cret",
                              workspace="team-a", admin_headers={"X-Trace": "1"})
-    c.version()
+    c.info()
     headers = fake.calls[0][3]
     assert headers["Kong-Admin-Token"] == "s3cret" and headers["X-Trace"] == "1"
 
