@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from api import AdminAPI  # noqa: E402  pylint: disable=wrong-import-position
+from api import AdminAPI, RawBody  # noqa: E402  pylint: disable=wrong-import-position
 from store import MemoryStore  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -43,10 +43,14 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         status, payload = self.api.handle(self.command, parsed.path, query,
                                           self.headers, body)
-        data = b"" if payload is None else json.dumps(payload).encode()
+        if isinstance(payload, RawBody):
+            data, ctype = payload.data, payload.content_type
+        else:
+            data = b"" if payload is None else json.dumps(payload).encode()
+            ctype = "application/json; charset=utf-8"
         self.send_response(status)
         if payload is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Kong-Admin-Latency", "0")
         # headers and body leave in one write (what end_headers() does, plus
@@ -71,13 +75,16 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def make_server(host="127.0.0.1", port=0, kong_version="3.9.3", verbose=False, store=None):
-    """Create (not start) a server; ``server.api`` is the AdminAPI instance."""
+def make_server(host="127.0.0.1", port=0, kong_version="3.9.3", verbose=False, store=None,
+                api=None, node=None):
+    """Create (not start) a server; ``server.api`` is the AdminAPI instance
+    (or ``api``: any object with ``handle(method, path, query, headers, body)``,
+    used by the package node for the Status API and the proxy)."""
     handler = type("BoundHandler", (Handler,), {"verbose": verbose})
     server = Server((host, port), handler)
     real_host, real_port = server.server_address[:2]
-    handler.api = AdminAPI(store=store or MemoryStore(), kong_version=kong_version,
-                           admin_listen="%s:%d" % (real_host, real_port))
+    handler.api = api or AdminAPI(store=store or MemoryStore(), kong_version=kong_version,
+                                  admin_listen="%s:%d" % (real_host, real_port), node=node)
     handler.server_version = "kong/%s" % kong_version
     server.api = handler.api
     return server

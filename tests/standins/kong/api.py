@@ -27,6 +27,14 @@ MAX_SIZE = 1000                               # kong.md §4 "maximum **1000**"
 STAT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "VALIDATE")
 
 
+class RawBody:
+    """A non-JSON response body (Prometheus text)."""
+
+    def __init__(self, data, content_type):
+        self.data = data
+        self.content_type = content_type
+
+
 class ApiError(Exception):
     def __init__(self, status, body):
         super().__init__(status)
@@ -106,10 +114,13 @@ def _openssl(args, data):
 
 
 class AdminAPI:
-    def __init__(self, store=None, kong_version="3.9.3", admin_listen="127.0.0.1:8001"):
+    def __init__(self, store=None, kong_version="3.9.3", admin_listen="127.0.0.1:8001",
+                 conf=None, node=None):
         self.store = store or MemoryStore()
         self.kong_version = kong_version
         self.admin_listen = admin_listen
+        self.conf = conf      # resolved kong.conf of a package node (node.py), or None
+        self.node = node      # node.Node when run by the package, or None
         self.node_id = S.new_id()
         self.hostname = socket.gethostname()
         self._stats_lock = threading.Lock()
@@ -172,6 +183,15 @@ class AdminAPI:
         if head == "status" and n == 1:
             self._allow(method, "GET")
             return 200, self.status_info()
+        if head == "metrics" and n == 1 and self.node is not None:
+            # kong.md §5 prometheus "Metrics are served at `/metrics` on **both**
+            # the Admin API and the Status API"
+            import metrics  # pylint: disable=import-outside-toplevel
+            self._allow(method, "GET")
+            if not metrics.prometheus_loaded(self.node.conf):
+                return 404, dict(NOT_FOUND)
+            return 200, RawBody(metrics.render(self.node).encode(),
+                                "text/plain; charset=UTF-8")
         if head == "endpoints" and n == 1:
             self._allow(method, "GET")
             return 200, {"data": sorted(self.endpoint_list()), "next": None}
@@ -230,7 +250,7 @@ class AdminAPI:
     def root_info(self):
         """kong.md §4 "`GET /` returns `{tagline, version, edition ...}`"."""
         host, port = self.admin_listen.rpartition(":")[::2]
-        return {
+        info = {
             "tagline": "Welcome to kong",
             "version": self.kong_version,
             "edition": "community",
@@ -260,6 +280,32 @@ class AdminAPI:
             },
             "pids": {"master": os.getpid(), "workers": [os.getpid()]},
         }
+        if self.conf is not None:
+            info["configuration"] = self.configuration()
+        return info
+
+    def configuration(self):
+        """`GET /` configuration of a package node: the resolved kong.conf, lists
+        split, sensitive keys masked (kong.md §2 "Sensitive keys are masked in
+        `GET /` `configuration`")."""
+        import conf as C  # pylint: disable=import-outside-toplevel
+        out = {}
+        for key, value in C.masked(self.conf).items():
+            typ = C.TYPES.get(key)
+            if value is None:
+                out[key] = None
+            elif typ == "bool":
+                out[key] = C.as_bool(value)
+            elif typ in ("int", "num") and value != "******":
+                out[key] = float(value) if "." in str(value) else int(value)
+            elif typ == "list":
+                out[key] = C.as_list(value)
+            elif typ == "listen":
+                out[key] = [e.strip() for e in C.as_list(value)]
+            else:
+                out[key] = value
+        out["loaded_plugins"] = {name: True for name in sorted(S.PLUGINS)}
+        return out
 
     def status_info(self):
         """kong.md §4 "`GET /status` returns `{memory{...}, server{...}, database{reachable}}`"."""
@@ -279,7 +325,7 @@ class AdminAPI:
                 "connections_accepted": total, "connections_handled": total,
                 "total_requests": total,
             },
-            "database": {"reachable": True},
+            "database": {"reachable": self.node.db_reachable() if self.node else True},
         }
 
     def endpoint_list(self):

@@ -1,0 +1,310 @@
+"""The long-running Kong node of the stand-in package (test double, NOT Kong).
+
+Installed as ``/usr/local/openresty/nginx/sbin/nginx`` so that the real unit
+(kong.md §1 "systemd unit") works unchanged:
+
+    ExecStart=/usr/local/openresty/nginx/sbin/nginx -p /usr/local/kong -c nginx.conf
+    ExecReload=/usr/local/openresty/nginx/sbin/nginx -p /usr/local/kong -c nginx.conf -s reload
+    ExecStop=/bin/kill -s QUIT $MAINPID
+
+It reads ``<prefix>/.kong_env`` written by ``kong prepare`` (kong.md §1
+"`.kong_env` (resolved config of the running node)") and ``daemon on|off;`` from
+``<prefix>/nginx.conf`` (the unit sets ``Environment=KONG_NGINX_DAEMON=off``,
+which ``kong prepare`` renders into nginx.conf), writes ``pids/nginx.pid``
+(kong.md §1 "`pids/nginx.pid`") and serves:
+
+* the Admin API (api.py) on the plain-HTTP ``admin_listen`` entries;
+* the Status API (kong.md §4 "Status API") on ``status_listen``;
+* the proxy (proxy.py) on the plain-HTTP ``proxy_listen`` entries.
+
+``ssl`` listeners are not opened (no TLS in the stand-in).
+Signals as nginx: TERM/INT fast stop, QUIT graceful stop, HUP reload,
+USR1 reopen logs (no-op).
+"""
+
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import conf as C  # noqa: E402
+import version as V  # noqa: E402
+
+SIGNALS = {"stop": signal.SIGTERM, "quit": signal.SIGQUIT, "reload": signal.SIGHUP,
+           "reopen": signal.SIGUSR1}
+
+
+def log(prefix, level, msg):
+    line = "%s [%s] %d#0: %s\n" % (time.strftime("%Y/%m/%d %H:%M:%S"), level, os.getpid(), msg)
+    try:
+        os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
+        with open(os.path.join(prefix, "logs", "error.log"), "a", encoding="utf-8") as fh:
+            fh.write(line)
+    except OSError:
+        pass
+    return line
+
+
+def pid_path(prefix):
+    return os.path.join(prefix, "pids", "nginx.pid")
+
+
+def read_pid(prefix):
+    try:
+        with open(pid_path(prefix), encoding="ascii") as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:   # a zombie is not running
+        with open("/proc/%d/stat" % pid, encoding="ascii") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def parse_args(argv):
+    prefix, conf_file, sig = None, "conf/nginx.conf", None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-p":
+            prefix = argv[i + 1]
+            i += 2
+        elif arg == "-c":
+            conf_file = argv[i + 1]
+            i += 2
+        elif arg == "-s":
+            sig = argv[i + 1]
+            i += 2
+        elif arg == "-V" or arg == "-v":
+            print("nginx version: openresty/1.25.3.2 (kong stand-in %s)" % V.VERSION,
+                  file=sys.stderr)
+            sys.exit(0)
+        else:
+            i += 1
+    return prefix or "/usr/local/kong/", conf_file, sig
+
+
+def signal_master(prefix, sig):
+    path = pid_path(prefix)
+    pid = read_pid(prefix)
+    if pid is None:
+        sys.stderr.write('nginx: [error] open() "%s" failed (2: No such file or directory)\n'
+                         % path)
+        return 1
+    try:
+        os.kill(pid, SIGNALS[sig])
+    except ProcessLookupError:
+        sys.stderr.write('nginx: [error] kill(%d, %d) failed (3: No such process)\n'
+                         % (pid, SIGNALS[sig]))
+        return 1
+    return 0
+
+
+class Node:
+    """State shared by the listeners of one node."""
+
+    def __init__(self, prefix, conf):
+        self.prefix = prefix
+        self.conf = conf
+        self.version = V.VERSION
+        self.draining = False
+        self.requests = 0
+        self.connections = 0
+        self.counter_lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.graceful = False
+        self.servers = []
+        self.store = None
+        self.api = None
+        self.config_loaded = False
+        self.proxy_metrics = {}
+
+    def count(self):
+        with self.counter_lock:
+            self.requests += 1
+
+    # ------------------------------------------------------------- store
+    def open_store(self):
+        """DB mode: PostgreSQL + migration state check; DB-less: memory store
+        loaded from ``declarative_config``."""
+        if self.conf["database"] == "off":
+            from store import MemoryStore
+            self.store = MemoryStore()
+            return
+        import psycopg2
+        import migrations as M
+        import store_pg
+        try:
+            conn = store_pg.connect(self.conf)
+        except psycopg2.Error as exc:
+            raise RuntimeError("[PostgreSQL error] failed to retrieve PostgreSQL "
+                               "server_version_num: %s" % str(exc).strip()) from exc
+        state = M.Migrator(conn, self.version, self.conf["pg_database"]).state()
+        # kong.md §1 "nginx's init phase runs `migrations_utils.check_state()`, so
+        # startup fails if the DB needs bootstrap or has *new* (not yet run)
+        # migrations. *Pending* migrations ... only log warnings."
+        if state.get("needs_bootstrap"):
+            raise RuntimeError("Database needs bootstrapping or is older than Kong 1.0.\n\n"
+                               "To start a new installation from scratch, run "
+                               "'kong migrations bootstrap'.")
+        if state.get("new_migrations"):
+            raise RuntimeError("New migrations available; run 'kong migrations up' to proceed")
+        if state.get("pending_migrations"):
+            log(self.prefix, "warn", "Database has pending migrations; run "
+                                     "'kong migrations finish' when ready")
+        self.store = store_pg.PgStore(self.conf, conn=conn)
+
+    def load_declarative(self):
+        path = self.conf.get("declarative_config")
+        text = self.conf.get("declarative_config_string")
+        if self.conf["database"] != "off" or not (path or text):
+            return
+        import declarative as D
+        data = D.load_file(path) if path else D.loads(text)
+        self.store.reset()
+        D.import_into(self.api, data)
+        self.config_loaded = True
+
+    def db_reachable(self):
+        ping = getattr(self.store, "ping", None)
+        return True if ping is None else ping()
+
+
+def _nginx_daemon(prefix, conf_file):
+    path = conf_file if os.path.isabs(conf_file) else os.path.join(prefix, conf_file)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        sys.stderr.write('nginx: [emerg] open() "%s" failed (2: No such file or directory)\n'
+                         % path)
+        sys.exit(1)
+    m = re.search(r"^\s*daemon\s+(on|off)\s*;", text, re.M)
+    return not m or m.group(1) == "on"
+
+
+def main(argv=None):
+    # pylint: disable=too-many-locals,too-many-statements
+    argv = sys.argv[1:] if argv is None else argv
+    prefix, conf_file, sig = parse_args(argv)
+    if sig:
+        if sig not in SIGNALS:
+            sys.stderr.write('nginx: [error] invalid option: "-s %s"\n' % sig)
+            return 1
+        return signal_master(prefix, sig)
+    daemon = _nginx_daemon(prefix, conf_file)
+    try:
+        conf = C.read_env_file(prefix)
+    except OSError:
+        sys.stderr.write("nginx: [emerg] %s/.kong_env not found: run 'kong prepare'\n" % prefix)
+        return 1
+
+    import admin_api
+    import status_api
+    import proxy
+    from api import AdminAPI
+
+    node = Node(prefix, conf)
+    try:
+        node.open_store()
+        node.api = AdminAPI(store=node.store, kong_version=node.version, conf=conf, node=node)
+        node.load_declarative()
+    except Exception as exc:  # pylint: disable=broad-except
+        line = log(prefix, "error", "init_by_lua error: %s" % exc)
+        sys.stderr.write("nginx: [error] " + line.split("] ", 1)[-1])
+        return 1
+
+    # bind before daemonising, as nginx does, so port conflicts fail the start
+    try:
+        for entry in C.parse_listen(conf.get("admin_listen")):
+            if not entry["ssl"]:
+                node.servers.append(("admin", admin_api.make_server(
+                    entry["host"], entry["port"], node.version, api=node.api, node=node)))
+        if conf.get("status_listen"):
+            for entry in C.parse_listen(conf["status_listen"]):
+                if not entry["ssl"]:
+                    node.servers.append(("status", status_api.make_server(
+                        entry["host"], entry["port"], node)))
+        if conf.get("role") != "control_plane":
+            for entry in C.parse_listen(conf.get("proxy_listen")):
+                if not entry["ssl"]:
+                    node.servers.append(("proxy", proxy.make_server(
+                        entry["host"], entry["port"], node)))
+    except OSError as exc:
+        line = log(prefix, "emerg", "bind() failed (%s)" % exc)
+        sys.stderr.write("nginx: [emerg] " + line.split("] ", 1)[-1])
+        return 1
+
+    if daemon:
+        if os.fork() > 0:
+            return 0
+        os.setsid()
+        if os.fork() > 0:
+            os._exit(0)  # pylint: disable=protected-access
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+
+    os.makedirs(os.path.join(prefix, "pids"), exist_ok=True)
+    with open(pid_path(prefix), "w", encoding="ascii") as fh:
+        fh.write("%d\n" % os.getpid())
+
+    def on_stop(signum, _frame):
+        node.graceful = signum == signal.SIGQUIT
+        node.stopping.set()
+
+    def on_reload(_signum, _frame):
+        def work():
+            try:
+                node.conf.update(C.read_env_file(prefix))
+                node.load_declarative()
+                log(prefix, "notice", "signal 1 (SIGHUP) received, reconfiguring")
+            except Exception as exc:  # pylint: disable=broad-except
+                log(prefix, "error", "reload failed: %s" % exc)
+        threading.Thread(target=work, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGQUIT, on_stop)
+    signal.signal(signal.SIGHUP, on_reload)
+    signal.signal(signal.SIGUSR1, lambda *_: None)
+
+    for _kind, server in node.servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    log(prefix, "notice", "kong stand-in %s started: %s" % (node.version, json.dumps(
+        ["%s %s:%d" % (k, *s.server_address[:2]) for k, s in node.servers])))
+    while not node.stopping.wait(0.5):
+        pass
+    for _kind, server in node.servers:
+        server.shutdown()
+        server.server_close()
+    try:
+        if read_pid(prefix) == os.getpid():
+            os.unlink(pid_path(prefix))
+    except OSError:
+        pass
+    log(prefix, "notice", "exiting (%s)" % ("graceful" if node.graceful else "fast"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Helpers for the Kong stand-in package tests (tests/standins/kong)."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+STANDIN = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "standins", "kong"))
+PACKAGE = os.path.join(STANDIN, "package")
+# The package runs on Debian's interpreter (Depends: python3, python3-psycopg2,
+# python3-yaml), so the CLI is exercised with it, not with the test venv.
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def kong(*args, env=None, cwd=None, cli=None, timeout=60):
+    """Run the stand-in `kong` CLI; returns CompletedProcess (text)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KONG_")}
+    full_env.update(env or {})
+    return subprocess.run([PYTHON, cli or os.path.join(STANDIN, "cli.py")] + list(args),
+                          capture_output=True, text=True, env=full_env, cwd=cwd,
+                          timeout=timeout, check=False)
+
+
+def write_conf(path, **keys):
+    with open(path, "w", encoding="utf-8") as fh:
+        for key, value in keys.items():
+            fh.write("%s = %s\n" % (key, value))
+    return str(path)
+
+
+def http(method, url, body=None, timeout=5):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def node_ports():
+    return {"proxy": free_port(), "admin": free_port(), "status": free_port()}
+
+
+def listen_keys(ports):
+    return {"proxy_listen": "127.0.0.1:%d" % ports["proxy"],
+            "admin_listen": "127.0.0.1:%d" % ports["admin"],
+            "status_listen": "127.0.0.1:%d" % ports["status"]}
