@@ -255,8 +255,12 @@ def main(argv=None):
         return 1
 
     if daemon:
+        sys.stdout.flush()
+        sys.stderr.flush()
         if os.fork() > 0:
-            return 0
+            # _exit: a normal exit would close the child's PostgreSQL session
+            # (libpq sends Terminate on the shared socket)
+            os._exit(0)  # pylint: disable=protected-access
         os.setsid()
         if os.fork() > 0:
             os._exit(0)  # pylint: disable=protected-access
