@@ -352,3 +352,72 @@ def test_unit_foreground_reload_and_stop(tmp_path):
     proc = subprocess.run(nginx + ["-s", "reload"], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 1 and "nginx.pid" in proc.stderr
+
+
+def test_proxy_paths_strip_path_and_upstream(tmp_path):
+    """Proxy placeholder routing (UNCONFIRMED behaviour, see proxy.py): route by path
+    prefix with `strip_path`, forward to the service or round-robin over an upstream's
+    targets; unmatched requests 404."""
+    import http.server as httpserver  # pylint: disable=import-outside-toplevel
+    import threading  # pylint: disable=import-outside-toplevel
+
+    seen = []
+
+    class Echo(httpserver.BaseHTTPRequestHandler):
+        def do_GET(self):  # pylint: disable=invalid-name
+            seen.append((self.server.server_address[1], self.path))
+            data = json.dumps({"path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_args):
+            pass
+
+    backends = [httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Echo) for _ in range(2)]
+    for backend in backends:
+        threading.Thread(target=backend.serve_forever, daemon=True).start()
+    p1, p2 = (b.server_address[1] for b in backends)
+    decl = tmp_path / "kong.yml"
+    decl.write_text("""\
+_format_version: "3.0"
+services:
+  - name: direct
+    url: http://127.0.0.1:%d/base
+    routes:
+      - name: r1
+        paths: [/svc]
+  - name: balanced
+    host: pool
+    routes:
+      - name: r2
+        paths: [/lb]
+        strip_path: false
+upstreams:
+  - name: pool
+    targets:
+      - target: 127.0.0.1:%d
+      - target: 127.0.0.1:%d
+""" % (p1, p1, p2))
+    ports = node_ports()
+    conf = write_conf(tmp_path / "kong.conf", database="off", declarative_config=str(decl),
+                      **listen_keys(ports))
+    prefix = str(tmp_path / "prefix")
+    assert kong("start", "-c", conf, "-p", prefix).returncode == 0
+    try:
+        base = "http://127.0.0.1:%d" % ports["proxy"]
+        status, body, _ = http("GET", base + "/svc/a/b?x=1")
+        assert status == 200 and json.loads(body)["path"] == "/base/a/b?x=1"
+        for _ in range(4):
+            status, body, _ = http("GET", base + "/lb/z")
+            assert status == 200 and json.loads(body)["path"] == "/lb/z"
+        assert {port for port, path in seen if path == "/lb/z"} == {p1, p2}
+        status, body, _ = http("GET", base + "/nothing")
+        assert status == 404 and json.loads(body) == {"message":
+                                                      "no Route matched with those values"}
+    finally:
+        kong("stop", "-p", prefix)
+        for backend in backends:
+            backend.shutdown()
