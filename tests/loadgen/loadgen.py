@@ -1,0 +1,104 @@
+"""A small load generator for the rolling-upgrade test: counts every request and every failure.
+
+    python3 loadgen.py --url http://127.0.0.1/echo/hello.txt --expect "hello" --out /tmp/load.json [--workers 4]
+
+Each worker sends requests one after another on a keep-alive connection (a new connection after an
+error or when the server closes one). A request fails when the connection fails, the status is not
+200 or the body lacks --expect; failures are not retried, so the count is what clients would see.
+The totals are written to --out every second and when SIGTERM or SIGINT stops it.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+
+
+class Counter:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sent = 0
+        self.failed = 0
+        self.errors = {}
+
+    def add(self, error=None):
+        with self.lock:
+            self.sent += 1
+            if error:
+                self.failed += 1
+                self.errors[error] = self.errors.get(error, 0) + 1
+
+    def snapshot(self, started, running):
+        with self.lock:
+            return {"sent": self.sent, "failed": self.failed, "errors": dict(self.errors),
+                    "seconds": round(time.time() - started, 1), "running": running}
+
+
+def worker(url, expect, counter, stop, timeout):
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    conn = None
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read().decode("utf-8", "replace")
+            if response.status != 200:
+                counter.add("status %d" % response.status)
+            elif expect not in body:
+                counter.add("unexpected body")
+            else:
+                counter.add()
+            if response.getheader("connection", "").lower() == "close":
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException) as exc:
+            counter.add(type(exc).__name__)
+            if conn is not None:
+                conn.close()
+            conn = None
+            time.sleep(0.05)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--expect", default="")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    args = parser.parse_args()
+
+    counter = Counter()
+    stop = threading.Event()
+    started = time.time()
+
+    def write(running):
+        with open(args.out + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(counter.snapshot(started, running), handle)
+
+        os.replace(args.out + ".tmp", args.out)
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threads = [threading.Thread(target=worker, args=(args.url, args.expect, counter, stop, args.timeout), daemon=True)
+               for _ in range(args.workers)]
+    for thread in threads:
+        thread.start()
+    while not stop.wait(1.0):
+        write(True)
+    for thread in threads:
+        thread.join(args.timeout + 1)
+    write(False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
