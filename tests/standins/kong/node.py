@@ -137,6 +137,29 @@ class Node:
         self.api = None
         self.config_loaded = False
         self.proxy_metrics = {}
+        self.inflight = 0
+        self.idle = threading.Condition(self.counter_lock)
+
+    def log(self, level, msg):
+        log(self.prefix, level, msg)
+
+    def request_started(self):
+        with self.counter_lock:
+            self.inflight += 1
+
+    def request_finished(self):
+        with self.counter_lock:
+            self.inflight -= 1
+            if self.inflight <= 0:
+                self.idle.notify_all()
+
+    def wait_idle(self, timeout):
+        """Graceful stop: wait until no request is being served."""
+        deadline = time.time() + timeout
+        with self.counter_lock:
+            while self.inflight > 0 and time.time() < deadline:
+                self.idle.wait(max(0.01, deadline - time.time()))
+            return self.inflight <= 0
 
     def count(self):
         with self.counter_lock:
@@ -299,8 +322,17 @@ def main(argv=None):
     while not node.stopping.wait(0.5):
         pass
     for _kind, server in node.servers:
-        server.shutdown()
-        server.server_close()
+        server.shutdown()         # stop accepting
+        server.server_close()     # close the listening sockets
+    if node.graceful:
+        # nginx QUIT: stop listening, finish the requests being served, exit.
+        # Bounded by nginx_main_worker_shutdown_timeout when set (else 10 s in
+        # the stand-in; nginx waits without limit by default).
+        timeout = float(re.sub(r"[^0-9.]", "", str(conf.get(
+            "nginx_main_worker_shutdown_timeout") or "10")) or 10)
+        if not node.wait_idle(timeout):
+            log(prefix, "warn", "graceful stop: %d request(s) still running after %ss"
+                % (node.inflight, timeout))
     try:
         if read_pid(prefix) == os.getpid():
             os.unlink(pid_path(prefix))
