@@ -136,6 +136,8 @@ class Node:
         self.store = None
         self.api = None
         self.config_loaded = False
+        self.config_hash = None
+        self.cluster = None       # clustering.ControlPlane / DataPlane in hybrid mode
         self.proxy_metrics = {}
         self.inflight = 0
         self.idle = threading.Condition(self.counter_lock)
@@ -197,15 +199,43 @@ class Node:
         self.store = store_pg.PgStore(self.conf, conn=conn)
 
     def load_declarative(self):
+        """kong.md §2 "`declarative_config=` (NONE; a file path used when
+        `database=off`), `declarative_config_string=`": loaded at start and on
+        reload (then cached in dbless.lmdb, see dbless.py).  Returns True when
+        a config was loaded."""
         path = self.conf.get("declarative_config")
         text = self.conf.get("declarative_config_string")
         if self.conf["database"] != "off" or not (path or text):
-            return
+            return False
         import declarative as D
+        import dbless
         data = D.load_file(path) if path else D.loads(text)
-        self.store.reset()
-        D.import_into(self.api, data)
-        self.config_loaded = True
+        dbless.apply(self, data)
+        return True
+
+    def load_initial_config(self):
+        """DB-less start.  Traditional: `declarative_config` when set, else the
+        cache of a previous `POST /config` (reuse of the cache by a traditional
+        node is UNCONFIRMED).  Data plane: kong.md §7 "the DP keeps serving its
+        cached config (`<prefix>/dbless.lmdb`) ... after restarts" and
+        "`declarative_config` on a DP is used as a fallback when no cache
+        exists"."""
+        if self.conf["database"] != "off":
+            return
+        import dbless
+        if self.conf.get("role") != "data_plane" and self.load_declarative():
+            return
+        data, _digest = dbless.read_cache(self.prefix, self.conf)
+        if data is not None:
+            try:
+                dbless.apply(self, data, persist=False)
+                self.log("notice", "loaded the cached declarative config from %s"
+                         % dbless.cache_path(self.prefix, self.conf))
+                return
+            except Exception as exc:  # pylint: disable=broad-except
+                self.log("error", "ignoring the config cache: %s" % exc)
+        if self.conf.get("role") == "data_plane":
+            self.load_declarative()
 
     def db_reachable(self):
         ping = getattr(self.store, "ping", None)
@@ -250,7 +280,7 @@ def main(argv=None):
     try:
         node.open_store()
         node.api = AdminAPI(store=node.store, kong_version=node.version, conf=conf, node=node)
-        node.load_declarative()
+        node.load_initial_config()
     except Exception as exc:  # pylint: disable=broad-except
         line = log(prefix, "error", "init_by_lua error: %s" % exc)
         sys.stderr.write("nginx: [error] " + line.split("] ", 1)[-1])
