@@ -196,7 +196,7 @@ class AdminAPI:
             import dbless  # pylint: disable=import-outside-toplevel
             return dbless.config_endpoint(self, method, query, headers, body)
         if head == "clustering" and self.node is not None and \
-                getattr(self.node, "cluster", None) is not None:
+                hasattr(getattr(self.node, "cluster", None), "admin"):
             return self.node.cluster.admin(method, segs[1:], query)
         if head == "endpoints" and n == 1:
             self._allow(method, "GET")

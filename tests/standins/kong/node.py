@@ -280,6 +280,13 @@ def main(argv=None):
     try:
         node.open_store()
         node.api = AdminAPI(store=node.store, kong_version=node.version, conf=conf, node=node)
+        role = conf.get("role") or "traditional"
+        if role in ("control_plane", "data_plane"):
+            import clustering
+            node.api.node_id = clustering.node_id(prefix)
+            # kong.md §7: both roles need cluster_cert / cluster_cert_key
+            node.cluster = (clustering.ControlPlane if role == "control_plane"
+                            else clustering.DataPlane)(node)
         node.load_initial_config()
     except Exception as exc:  # pylint: disable=broad-except
         line = log(prefix, "error", "init_by_lua error: %s" % exc)
@@ -288,7 +295,11 @@ def main(argv=None):
 
     # bind before daemonising, as nginx does, so port conflicts fail the start
     try:
-        for entry in C.parse_listen(conf.get("admin_listen")):
+        # UNCONFIRMED (from memory of kong/templates/nginx_kong.lua: the Admin API
+        # server block is rendered only for role traditional or control_plane):
+        # a data plane serves no Admin API
+        admin_listen = conf.get("admin_listen") if role != "data_plane" else "off"
+        for entry in C.parse_listen(admin_listen):
             if not entry["ssl"]:
                 node.servers.append(("admin", admin_api.make_server(
                     entry["host"], entry["port"], node.version, api=node.api, node=node)))
@@ -302,6 +313,9 @@ def main(argv=None):
                 if not entry["ssl"]:
                     node.servers.append(("proxy", proxy.make_server(
                         entry["host"], entry["port"], node)))
+        if role == "control_plane":
+            # kong.md §7 "8005 = `cluster_listen` (CP, mTLS)"
+            node.servers.extend(("cluster", s) for s in node.cluster.make_servers())
     except OSError as exc:
         line = log(prefix, "emerg", "bind() failed (%s)" % exc)
         sys.stderr.write("nginx: [emerg] " + line.split("] ", 1)[-1])
@@ -347,6 +361,8 @@ def main(argv=None):
 
     for _kind, server in node.servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
+    if role == "data_plane":
+        node.cluster.start()      # after daemonising: threads do not survive fork()
     log(prefix, "notice", "kong stand-in %s started: %s" % (node.version, json.dumps(
         ["%s %s:%d" % (k, *s.server_address[:2]) for k, s in node.servers])))
     while not node.stopping.wait(0.5):
