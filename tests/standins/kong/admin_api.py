@@ -37,6 +37,24 @@ class Handler(BaseHTTPRequestHandler):
         if self.verbose:
             super().log_message(format, *args)
 
+    busy = False
+
+    def setup(self):
+        super().setup()
+        if self.node is not None:
+            self.node.connection_opened(self)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self.node is not None:
+                self.node.connection_closed(self)
+
+    def parse_request(self):
+        self.busy = True          # a request line arrived on this connection
+        return super().parse_request()
+
     def _dispatch(self):
         parsed = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
@@ -57,6 +75,7 @@ class Handler(BaseHTTPRequestHandler):
                 extra = {}
             self._respond(status, payload, extra)
         finally:
+            self.busy = False
             if node is not None:
                 node.request_finished()
 
