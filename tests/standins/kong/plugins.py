@@ -563,6 +563,17 @@ def access(ctx):
     return collected
 
 
+def global_loggers(ctx):
+    """Log-phase plugins configured globally (for requests no route matched)."""
+    out = []
+    for name in LOG:
+        if loaded(ctx.node, name):
+            plugin = resolve(ctx, name)
+            if plugin is not None:
+                out.append((name, plugin.get("config") or {}))
+    return out
+
+
 def log(ctx):
     ctx.ended = time.time()
     for name, conf in getattr(ctx, "collected", []):

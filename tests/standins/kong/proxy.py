@@ -87,6 +87,13 @@ class Proxy:
         host = (headers.get("Host") or "").split(":")[0]
         found = self.match(method, path, host)
         if found is None:
+            # the router answers before any access handler; global plugins still
+            # log (prometheus counts the 404 with empty service/route; from memory
+            # of kong/runloop/handler.lua, UNCONFIRMED)
+            ctx = P.Ctx(self.node, method, path, query, dict(headers), body, client, None, None)
+            ctx.status = 404
+            ctx.collected = P.global_loggers(ctx)
+            P.log(ctx)
             return 404, dict(NO_ROUTE), {}
         route, matched = found
         service = self.node.store.get("services", route["service"]["id"])

@@ -448,11 +448,15 @@ plugins:
     for _ in range(3):
         gw.get("/p", {"apikey": "ka"})
     gw.get("/p")
+    gw.get("/nowhere")
     status, text, _ = request("GET", gw.status + "/metrics")
     assert status == 200
     assert ('kong_http_requests_total{service="svc",route="r",code="200",source="service",'
             'workspace="default",consumer="alice"} 3') in text
     assert ('kong_http_requests_total{service="svc",route="r",code="401",source="kong",'
+            'workspace="default",consumer=""} 1') in text
+    # no route matched: counted by the global instance (UNCONFIRMED labels)
+    assert ('kong_http_requests_total{service="",route="",code="404",source="kong",'
             'workspace="default",consumer=""} 1') in text
     assert "kong_node_info{" in text
 
