@@ -27,6 +27,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True    # TCP_NODELAY: avoid 40 ms delayed-ACK stalls
     server_version = "kong/3.9.3"
     api = None                        # set by make_server
+    node = None                       # node.Node when run by the package node
     verbose = False
 
     def version_string(self):
@@ -36,13 +37,49 @@ class Handler(BaseHTTPRequestHandler):
         if self.verbose:
             super().log_message(format, *args)
 
+    busy = False
+
+    def setup(self):
+        super().setup()
+        if self.node is not None:
+            self.node.connection_opened(self)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            if self.node is not None:
+                self.node.connection_closed(self)
+
+    def parse_request(self):
+        self.busy = True          # a request line arrived on this connection
+        return super().parse_request()
+
     def _dispatch(self):
         parsed = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, payload = self.api.handle(self.command, parsed.path, query,
-                                          self.headers, body)
+        node = self.node
+        if node is not None:
+            node.request_started()
+        try:
+            if getattr(self.api, "wants_client", False):
+                # the proxy: client address in, extra response headers out
+                status, payload, extra = self.api.handle(
+                    self.command, parsed.path, query, self.headers, body,
+                    client=self.client_address[0])
+            else:
+                status, payload = self.api.handle(self.command, parsed.path, query,
+                                                  self.headers, body)
+                extra = {}
+            self._respond(status, payload, extra)
+        finally:
+            self.busy = False
+            if node is not None:
+                node.request_finished()
+
+    def _respond(self, status, payload, extra):
         if isinstance(payload, RawBody):
             data, ctype = payload.data, payload.content_type
         else:
@@ -52,7 +89,15 @@ class Handler(BaseHTTPRequestHandler):
         if payload is not None:
             self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Kong-Admin-Latency", "0")
+        if not getattr(self.api, "wants_client", False):
+            self.send_header("X-Kong-Admin-Latency", "0")
+        for name, value in extra.items():
+            self.send_header(name, value)
+        if self.node is not None and self.node.stopping.is_set():
+            # graceful stop: finish this request, then close the connection
+            # (nginx closes idle keep-alive connections on QUIT)
+            self.close_connection = True
+            self.send_header("Connection", "close")
         # headers and body leave in one write (what end_headers() does, plus
         # the body) so no Nagle/delayed-ACK interplay slows keep-alive clients
         self._headers_buffer.append(b"\r\n")  # pylint: disable=no-member
@@ -80,7 +125,7 @@ def make_server(host="127.0.0.1", port=0, kong_version="3.9.3", verbose=False, s
     """Create (not start) a server; ``server.api`` is the AdminAPI instance
     (or ``api``: any object with ``handle(method, path, query, headers, body)``,
     used by the package node for the Status API and the proxy)."""
-    handler = type("BoundHandler", (Handler,), {"verbose": verbose})
+    handler = type("BoundHandler", (Handler,), {"verbose": verbose, "node": node})
     server = Server((host, port), handler)
     real_host, real_port = server.server_address[:2]
     handler.api = api or AdminAPI(store=store or MemoryStore(), kong_version=kong_version,

@@ -192,6 +192,12 @@ class AdminAPI:
                 return 404, dict(NOT_FOUND)
             return 200, RawBody(metrics.render(self.node).encode(),
                                 "text/plain; charset=UTF-8")
+        if head == "config" and n == 1:
+            import dbless  # pylint: disable=import-outside-toplevel
+            return dbless.config_endpoint(self, method, query, headers, body)
+        if head == "clustering" and self.node is not None and \
+                hasattr(getattr(self.node, "cluster", None), "admin"):
+            return self.node.cluster.admin(method, segs[1:], query)
         if head == "endpoints" and n == 1:
             self._allow(method, "GET")
             return 200, {"data": sorted(self.endpoint_list()), "next": None}
@@ -214,11 +220,36 @@ class AdminAPI:
         ent = S.BY_PATH.get(head)
         if ent is None:
             return 404, dict(NOT_FOUND)
+        if self.dbless() and method in ("POST", "PUT", "PATCH", "DELETE"):
+            self._refuse_dbless_write(method, ent, segs)
         if n == 1:
             return self._collection(method, ent, query, path, get_body)
         if n == 2:
             return self._entity(method, ent, segs[1], get_body)
         return self._nested(method, ent, segs, query, path, get_body)
+
+    def dbless(self):
+        """database=off (DB-less node or data plane) on a package node."""
+        return self.conf is not None and self.conf.get("database") == "off"
+
+    @staticmethod
+    def _refuse_dbless_write(method, ent, segs):
+        """kong.md §4 "Writes in DB-less mode | **405** code 12"; see dbless.py."""
+        import dbless  # pylint: disable=import-outside-toplevel
+        n = len(segs)
+        kind = ent.name
+        if n >= 3:
+            sub = segs[2]
+            child = S.ENTITIES.get(sub) if sub in ("routes", "plugins", "targets", "snis") \
+                else S.BY_NESTED.get(sub) if ent.name == "consumers" else None
+            if child is None:
+                return
+            kind, n = child.name, n - 2
+        if n == 1 and method == "POST":
+            raise dbless.refuse_write(kind, "create")
+        if n == 2 and method in ("PUT", "PATCH", "DELETE"):
+            raise dbless.refuse_write(kind, {"PUT": "upsert", "PATCH": "update",
+                                             "DELETE": "delete"}[method])
 
     @staticmethod
     def _allow(method, *allowed):

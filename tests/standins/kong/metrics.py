@@ -67,9 +67,9 @@ def render(node):
     if node.proxy_metrics:
         samples = []
         for key, value in sorted(node.proxy_metrics.items()):
-            service, route, code, consumer = key
+            service, route, code, source, consumer = key   # see plugins.prometheus_log
             samples.append((_labels(service=service, route=route, code=code,
-                                    source="service", workspace="default",
+                                    source=source, workspace="default",
                                     consumer=consumer), value))
         metric("kong_http_requests_total", "counter",
                "HTTP status codes per consumer/service/route in Kong", samples)

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -41,8 +42,16 @@ SIGNALS = {"stop": signal.SIGTERM, "quit": signal.SIGQUIT, "reload": signal.SIGH
            "reopen": signal.SIGUSR1}
 
 
+# nginx error_log levels, most verbose first; kong.md §2 "`log_level=notice`"
+LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
+LOG_LEVEL = ["notice"]      # set from log_level at start and on reload
+
+
 def log(prefix, level, msg):
     line = "%s [%s] %d#0: %s\n" % (time.strftime("%Y/%m/%d %H:%M:%S"), level, os.getpid(), msg)
+    current = LOG_LEVEL[0] if LOG_LEVEL[0] in LEVELS else "notice"
+    if level in LEVELS and LEVELS.index(level) < LEVELS.index(current):
+        return line
     try:
         os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
         with open(os.path.join(prefix, "logs", "error.log"), "a", encoding="utf-8") as fh:
@@ -133,10 +142,56 @@ class Node:
         self.stopping = threading.Event()
         self.graceful = False
         self.servers = []
+        self.listeners = {}       # (kind, host, port) -> server (reload diffs these)
+        self.reload_lock = threading.Lock()
         self.store = None
         self.api = None
         self.config_loaded = False
+        self.config_hash = None
+        self.cluster = None       # clustering.ControlPlane / DataPlane in hybrid mode
         self.proxy_metrics = {}
+        self.inflight = 0
+        self.conns = set()        # open client connections (admin_api.Handler)
+        self.idle = threading.Condition(self.counter_lock)
+
+    def log(self, level, msg):
+        log(self.prefix, level, msg)
+
+    def request_started(self):
+        with self.counter_lock:
+            self.inflight += 1
+
+    def request_finished(self):
+        with self.counter_lock:
+            self.inflight -= 1
+            if self.inflight <= 0:
+                self.idle.notify_all()
+
+    def connection_opened(self, handler):
+        with self.counter_lock:
+            self.conns.add(handler)
+
+    def connection_closed(self, handler):
+        with self.counter_lock:
+            self.conns.discard(handler)
+
+    def close_idle_connections(self):
+        """Graceful stop: nginx closes idle keep-alive connections at once."""
+        with self.counter_lock:
+            idle = [h for h in self.conns if not h.busy]
+        for handler in idle:
+            try:
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def wait_idle(self, timeout):
+        """Graceful stop: wait until no request is being served."""
+        deadline = time.time() + timeout
+        with self.counter_lock:
+            while self.inflight > 0 and time.time() < deadline:
+                self.idle.wait(max(0.01, deadline - time.time()))
+            return self.inflight <= 0
 
     def count(self):
         with self.counter_lock:
@@ -174,19 +229,119 @@ class Node:
         self.store = store_pg.PgStore(self.conf, conn=conn)
 
     def load_declarative(self):
+        """kong.md §2 "`declarative_config=` (NONE; a file path used when
+        `database=off`), `declarative_config_string=`": loaded at start and on
+        reload (then cached in dbless.lmdb, see dbless.py).  Returns True when
+        a config was loaded."""
         path = self.conf.get("declarative_config")
         text = self.conf.get("declarative_config_string")
         if self.conf["database"] != "off" or not (path or text):
-            return
+            return False
         import declarative as D
+        import dbless
         data = D.load_file(path) if path else D.loads(text)
-        self.store.reset()
-        D.import_into(self.api, data)
-        self.config_loaded = True
+        dbless.apply(self, data)
+        return True
+
+    def load_initial_config(self):
+        """DB-less start.  Traditional: `declarative_config` when set, else the
+        cache of a previous `POST /config` (reuse of the cache by a traditional
+        node is UNCONFIRMED).  Data plane: kong.md §7 "the DP keeps serving its
+        cached config (`<prefix>/dbless.lmdb`) ... after restarts" and
+        "`declarative_config` on a DP is used as a fallback when no cache
+        exists"."""
+        if self.conf["database"] != "off":
+            return
+        import dbless
+        if self.conf.get("role") != "data_plane" and self.load_declarative():
+            return
+        data, _digest = dbless.read_cache(self.prefix, self.conf)
+        if data is not None:
+            try:
+                dbless.apply(self, data, persist=False)
+                self.log("notice", "loaded the cached declarative config from %s"
+                         % dbless.cache_path(self.prefix, self.conf))
+                return
+            except Exception as exc:  # pylint: disable=broad-except
+                self.log("error", "ignoring the config cache: %s" % exc)
+        if self.conf.get("role") == "data_plane":
+            self.load_declarative()
 
     def db_reachable(self):
         ping = getattr(self.store, "ping", None)
         return True if ping is None else ping()
+
+
+def listener_specs(conf, role):
+    """(kind, host, port) of the plain-HTTP listeners the node serves."""
+    specs = []
+    # UNCONFIRMED (from memory of kong/templates/nginx_kong.lua: the Admin API
+    # server block is rendered only for role traditional or control_plane):
+    # a data plane serves no Admin API
+    if role != "data_plane":
+        specs += [("admin", e["host"], e["port"]) for e in C.parse_listen(
+            conf.get("admin_listen")) if not e["ssl"]]
+    if conf.get("status_listen"):
+        specs += [("status", e["host"], e["port"]) for e in C.parse_listen(
+            conf["status_listen"]) if not e["ssl"]]
+    if role != "control_plane":
+        specs += [("proxy", e["host"], e["port"]) for e in C.parse_listen(
+            conf.get("proxy_listen")) if not e["ssl"]]
+    return specs
+
+
+def open_listener(node, spec):
+    import admin_api
+    import proxy
+    import status_api
+    kind, host, port = spec
+    if kind == "admin":
+        return admin_api.make_server(host, port, node.version, api=node.api, node=node)
+    if kind == "status":
+        return status_api.make_server(host, port, node)
+    return proxy.make_server(host, port, node)
+
+
+def reload(node, role):
+    """HUP (`nginx -s reload`, `kong reload`): re-read ``<prefix>/.kong_env``
+    (rewritten by `kong prepare`) and apply what the stand-in can: log_level,
+    plugins (read per request), headers and other per-request settings,
+    declarative_config (DB-less traditional nodes; an invalid file keeps the old
+    config), and added/removed plain-HTTP admin/status/proxy listeners (nginx
+    opens/closes listening sockets on reload).  Not re-applied: role, database,
+    pg_*, cluster_* (need a restart in the stand-in)."""
+    prefix = node.prefix
+    with node.reload_lock:
+        try:
+            new = C.read_env_file(prefix)
+            keep = {k: node.conf.get(k) for k in ("role", "database", "prefix")}
+            new.update(keep)
+            for key in [k for k in node.conf if k not in new]:
+                del node.conf[key]
+            node.conf.update(new)     # same dict object as the Admin API's conf
+            log(prefix, "notice", "signal 1 (SIGHUP) received, reconfiguring")
+            LOG_LEVEL[0] = node.conf.get("log_level") or "notice"
+            wanted = listener_specs(node.conf, role)
+            for spec in [s for s in node.listeners if s not in wanted]:
+                server = node.listeners.pop(spec)
+                node.servers = [(k, s) for k, s in node.servers if s is not server]
+                server.shutdown()
+                server.server_close()
+                log(prefix, "notice", "closed %s listener %s:%d" % spec)
+            for spec in [s for s in wanted if s not in node.listeners]:
+                try:
+                    server = open_listener(node, spec)
+                except OSError as exc:
+                    log(prefix, "emerg", "bind() to %s:%d failed (%s)" % (spec[1], spec[2], exc))
+                    continue
+                node.listeners[spec] = server
+                node.servers.append((spec[0], server))
+                threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
+                log(prefix, "notice", "opened %s listener %s:%d" % spec)
+            if role != "data_plane":
+                node.load_declarative()
+        except Exception as exc:  # pylint: disable=broad-except
+            log(prefix, "error", "reload failed: %s" % exc)
 
 
 def _nginx_daemon(prefix, conf_file):
@@ -218,37 +373,34 @@ def main(argv=None):
         sys.stderr.write("nginx: [emerg] %s/.kong_env not found: run 'kong prepare'\n" % prefix)
         return 1
 
-    import admin_api
-    import status_api
-    import proxy
     from api import AdminAPI
 
     node = Node(prefix, conf)
     try:
         node.open_store()
         node.api = AdminAPI(store=node.store, kong_version=node.version, conf=conf, node=node)
-        node.load_declarative()
+        role = conf.get("role") or "traditional"
+        if role in ("control_plane", "data_plane"):
+            import clustering
+            node.api.node_id = clustering.node_id(prefix)
+            # kong.md §7: both roles need cluster_cert / cluster_cert_key
+            node.cluster = (clustering.ControlPlane if role == "control_plane"
+                            else clustering.DataPlane)(node)
+        node.load_initial_config()
     except Exception as exc:  # pylint: disable=broad-except
         line = log(prefix, "error", "init_by_lua error: %s" % exc)
         sys.stderr.write("nginx: [error] " + line.split("] ", 1)[-1])
         return 1
 
     # bind before daemonising, as nginx does, so port conflicts fail the start
+    LOG_LEVEL[0] = conf.get("log_level") or "notice"
     try:
-        for entry in C.parse_listen(conf.get("admin_listen")):
-            if not entry["ssl"]:
-                node.servers.append(("admin", admin_api.make_server(
-                    entry["host"], entry["port"], node.version, api=node.api, node=node)))
-        if conf.get("status_listen"):
-            for entry in C.parse_listen(conf["status_listen"]):
-                if not entry["ssl"]:
-                    node.servers.append(("status", status_api.make_server(
-                        entry["host"], entry["port"], node)))
-        if conf.get("role") != "control_plane":
-            for entry in C.parse_listen(conf.get("proxy_listen")):
-                if not entry["ssl"]:
-                    node.servers.append(("proxy", proxy.make_server(
-                        entry["host"], entry["port"], node)))
+        for spec in listener_specs(conf, role):
+            node.listeners[spec] = open_listener(node, spec)
+            node.servers.append((spec[0], node.listeners[spec]))
+        if role == "control_plane":
+            # kong.md §7 "8005 = `cluster_listen` (CP, mTLS)"
+            node.servers.extend(("cluster", s) for s in node.cluster.make_servers())
     except OSError as exc:
         line = log(prefix, "emerg", "bind() failed (%s)" % exc)
         sys.stderr.write("nginx: [emerg] " + line.split("] ", 1)[-1])
@@ -277,14 +429,7 @@ def main(argv=None):
         node.stopping.set()
 
     def on_reload(_signum, _frame):
-        def work():
-            try:
-                node.conf.update(C.read_env_file(prefix))
-                node.load_declarative()
-                log(prefix, "notice", "signal 1 (SIGHUP) received, reconfiguring")
-            except Exception as exc:  # pylint: disable=broad-except
-                log(prefix, "error", "reload failed: %s" % exc)
-        threading.Thread(target=work, daemon=True).start()
+        threading.Thread(target=reload, args=(node, role), daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
@@ -293,14 +438,32 @@ def main(argv=None):
     signal.signal(signal.SIGUSR1, lambda *_: None)
 
     for _kind, server in node.servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
+    if role == "data_plane":
+        node.cluster.start()      # after daemonising: threads do not survive fork()
     log(prefix, "notice", "kong stand-in %s started: %s" % (node.version, json.dumps(
         ["%s %s:%d" % (k, *s.server_address[:2]) for k, s in node.servers])))
     while not node.stopping.wait(0.5):
         pass
-    for _kind, server in node.servers:
-        server.shutdown()
-        server.server_close()
+    with node.reload_lock:
+        servers = [server for _kind, server in node.servers]
+    stoppers = [threading.Thread(target=server.shutdown) for server in servers]
+    for thread in stoppers:      # stop accepting (in parallel: each waits a poll)
+        thread.start()
+    for thread in stoppers:
+        thread.join()
+    for server in servers:
+        server.server_close()     # close the listening sockets
+    if node.graceful:
+        node.close_idle_connections()
+        # nginx QUIT: stop listening, finish the requests being served, exit.
+        # Bounded by nginx_main_worker_shutdown_timeout when set (else 10 s in
+        # the stand-in; nginx waits without limit by default).
+        timeout = float(re.sub(r"[^0-9.]", "", str(conf.get(
+            "nginx_main_worker_shutdown_timeout") or "10")) or 10)
+        if not node.wait_idle(timeout):
+            log(prefix, "warn", "graceful stop: %d request(s) still running after %ss"
+                % (node.inflight, timeout))
     try:
         if read_pid(prefix) == os.getpid():
             os.unlink(pid_path(prefix))

@@ -5,19 +5,21 @@ Minimal traditional router: a route matches when every *set* field of
 ``~...`` are ignored) matches; the longest matching path wins.  ``strip_path``
 removes the matched prefix; the request goes to the service
 ``protocol://host:port`` + ``path``, or, when the service host names an upstream,
-to its targets in weighted round-robin.  No plugins run.
+to its targets in weighted round-robin.  Plugins run through plugins.py
+(access phase before forwarding, log phase after the response).
 Behaviour and messages are UNCONFIRMED (from memory of kong/router and
 kong/runloop), not from kong.md.
 """
 
+import http.client
 import itertools
 import math
+import ssl
 import threading
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import admin_api
+import plugins as P
 from api import RawBody
 
 NO_ROUTE = {"message": "no Route matched with those values"}
@@ -77,16 +79,45 @@ class Proxy:
                 cycle = self._rr[key] = itertools.cycle(entries)
             return next(cycle)
 
-    def handle(self, method, path, query, headers, body):
+    wants_client = True     # admin_api.Handler passes the client address
+
+    def handle(self, method, path, query, headers, body, client="127.0.0.1"):
+        # pylint: disable=too-many-locals
         self.node.count()
         host = (headers.get("Host") or "").split(":")[0]
         found = self.match(method, path, host)
         if found is None:
-            return 404, dict(NO_ROUTE)
+            # the router answers before any access handler; global plugins still
+            # log (prometheus counts the 404 with empty service/route; from memory
+            # of kong/runloop/handler.lua, UNCONFIRMED)
+            ctx = P.Ctx(self.node, method, path, query, dict(headers), body, client, None, None)
+            ctx.status = 404
+            ctx.collected = P.global_loggers(ctx)
+            P.log(ctx)
+            return 404, dict(NO_ROUTE), {}
         route, matched = found
         service = self.node.store.get("services", route["service"]["id"])
         if service is None:
-            return 404, dict(NO_ROUTE)
+            return 404, dict(NO_ROUTE), {}
+        fwd = {k: v for k, v in headers.items() if k.lower() not in HOP}
+        ctx = P.Ctx(self.node, method, path, query, fwd, body, client, route, service)
+        try:
+            P.access(ctx)
+        except P.Exit as exc:
+            ctx.status = exc.status
+            P.log(ctx)
+            out = dict(ctx.response_headers)
+            out.update(exc.headers)
+            return exc.status, exc.body, out
+        status, payload, upstream_headers = self._forward(ctx, route, service, matched)
+        ctx.status = status
+        P.log(ctx)
+        out = dict(upstream_headers)
+        out.update(ctx.response_headers)
+        return status, payload, out
+
+    def _forward(self, ctx, route, service, matched):
+        path = ctx.path
         rest = path[len(matched):] if route.get("strip_path", True) and matched else path
         base = service.get("path") or ""
         if rest and not rest.startswith("/"):
@@ -98,25 +129,54 @@ class Proxy:
         if upstream is not None:
             address = self._target(upstream)
             if address is None:
-                return 503, {"message": "failure to get a peer from the ring-balancer"}
-        url = "%s://%s%s" % (service.get("protocol") or "http", address, upstream_path)
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        fwd = {k: v for k, v in headers.items() if k.lower() not in HOP}
+                return 503, {"message": "failure to get a peer from the ring-balancer"}, {}
+        target = upstream_path
+        if ctx.query:
+            target += "?" + urllib.parse.urlencode(ctx.query)
+        fwd = dict(ctx.headers)
         if not route.get("preserve_host"):
+            ctx.clear_header("Host")
+            fwd = dict(ctx.headers)
             fwd["Host"] = service["host"]
-        req = urllib.request.Request(url, data=body or None, method=method, headers=fwd)
         timeout = (service.get("read_timeout") or 60000) / 1000.0
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]")
+        # http.client keeps header names as given (urllib would re-case them)
+        # and never follows redirects, as a proxy must not
+        if (service.get("protocol") or "http") == "https":
+            conn = http.client.HTTPSConnection(host, int(port), timeout=timeout,
+                                               context=ssl._create_unverified_context())  # pylint: disable=protected-access
+        else:
+            conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return resp.status, RawBody(resp.read(), resp.headers.get(
-                    "Content-Type", "application/octet-stream"))
-        except urllib.error.HTTPError as exc:
-            return exc.code, RawBody(exc.read(), exc.headers.get(
-                "Content-Type", "application/octet-stream"))
-        except (urllib.error.URLError, OSError):
+            conn.putrequest(ctx.method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in fwd.items():
+                conn.putheader(name, value)
+            data = ctx.body or b""
+            if data or ctx.method in ("POST", "PUT", "PATCH"):
+                conn.putheader("Content-Length", str(len(data)))
+            conn.endheaders(data or None)
+            resp = conn.getresponse()
+            payload = resp.read()
+            ctx.source = "service"
+            return resp.status, RawBody(payload, resp.headers.get(
+                "Content-Type", "application/octet-stream")), _pass(resp.headers)
+        except (OSError, http.client.HTTPException):
             return 502, {"message": "An invalid response was received from the upstream "
-                                    "server"}
+                                    "server"}, {}
+        finally:
+            conn.close()
+
+
+def _pass(headers):
+    """Upstream response headers passed to the client (hop-by-hop and the ones
+    the stand-in's HTTP layer sets itself are dropped)."""
+    out = {}
+    for name, value in headers.items():
+        if name.lower() in HOP + ("content-type", "server", "date", "connection"):
+            continue
+        out[name] = value
+    return out
 
 
 def make_server(host, port, node):

@@ -66,3 +66,65 @@ def listen_keys(ports):
     return {"proxy_listen": "127.0.0.1:%d" % ports["proxy"],
             "admin_listen": "127.0.0.1:%d" % ports["admin"],
             "status_listen": "127.0.0.1:%d" % ports["status"]}
+
+
+class Echo:
+    """A backend that answers every request with what it received, as JSON:
+    {"method", "path", "headers", "body"}; ``requests`` keeps them all.
+    ``delay`` (seconds) slows every answer down (graceful-stop tests)."""
+
+    def __init__(self, delay=0.0):
+        import http.server as hs  # pylint: disable=import-outside-toplevel
+        import threading  # pylint: disable=import-outside-toplevel
+        echo = self
+        self.requests = []
+        self.delay = delay
+
+        class Handler(hs.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                seen = {"method": self.command, "path": self.path,
+                        "headers": dict(self.headers.items()), "body": body}
+                echo.requests.append(seen)
+                if echo.delay:
+                    time.sleep(echo.delay)
+                data = json.dumps(seen).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("X-Echo", "yes")
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = hs.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def request(method, url, headers=None, body=None, timeout=10):
+    """(status, parsed JSON or text, headers) with arbitrary request headers."""
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw, hdrs = resp.status, resp.read().decode(), resp.headers
+    except urllib.error.HTTPError as exc:
+        status, raw, hdrs = exc.code, exc.read().decode(), exc.headers
+    try:
+        return status, json.loads(raw), hdrs
+    except ValueError:
+        return status, raw, hdrs
