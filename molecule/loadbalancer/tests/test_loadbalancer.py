@@ -83,6 +83,10 @@ def test_server_state_reports_change_only_when_the_state_changed(seen):
     assert seen["ready_b_changed"] is True
 
 
+def test_server_state_in_check_mode_changes_nothing(seen):
+    assert seen["answered_after_check_mode_drain"] == ["kong-a", "kong-b"]
+
+
 def test_drain_waits_for_the_running_request_and_takes_the_server_out(seen):
     # The slow request (3 s) was on kong-a when the drain began; the drain waited for it to end.
     assert seen["slow_request_answered_by"] == "kong-a"
