@@ -24,6 +24,11 @@ NETWORK = "aic-lab"
 PREFIX = "aic-lab"
 LABEL = "aic.lab=1"
 IMAGE = "localhost/aic-gateway/debian:%s"
+# Kong cannot be downloaded here: the lab installs the stand-in `kong` package (tests/standins/kong,
+# NOT Kong) from a signed apt repository laid out like Kong's, served by tests/mirror/serve.py.
+MIRROR_DIR = os.path.join(ROOT, ".build", "lab-mirror")
+MIRROR_PORT = 18950
+KONG_VERSIONS = ["3.9.2", "3.9.3"]
 
 # Where each part of the platform lives. With N hosts, part i goes to host (i mod N) + 1, so one
 # host carries everything and seven hosts give each part its own machine (two Kong nodes for HA).
@@ -76,6 +81,35 @@ def wait_booted(names, timeout=90):
         sys.exit("lab: %s did not finish booting within %ds (see `podman logs NAME`)" % (", ".join(sorted(pending)), timeout))
 
 
+def mirror_up():
+    """Build the stand-in Kong repository and serve it to the lab hosts (kept across `up` runs)."""
+    www = os.path.join(MIRROR_DIR, "www")
+    subprocess.run([os.path.join(ROOT, "tests", "standins", "kong", "package", "build-repo"), www] + KONG_VERSIONS,
+                   check=True, stdout=subprocess.DEVNULL)
+    pidfile = os.path.join(MIRROR_DIR, "mirror.pid")
+    if os.path.exists(pidfile):
+        try:
+            with open(pidfile, encoding="utf-8") as handle:
+                os.kill(int(handle.read().strip()), 0)
+            return
+        except (OSError, ValueError):
+            os.remove(pidfile)
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "mirror", "serve.py"), "--daemon", "--root", www,
+                    "--port", str(MIRROR_PORT), "--lifetime", str(7 * 24 * 3600),
+                    "--log", os.path.join(MIRROR_DIR, "access.log"), "--pidfile", pidfile], check=True)
+
+
+def mirror_down():
+    pidfile = os.path.join(MIRROR_DIR, "mirror.pid")
+    if os.path.exists(pidfile):
+        try:
+            with open(pidfile, encoding="utf-8") as handle:
+                os.kill(int(handle.read().strip()), 15)
+        except (OSError, ValueError):
+            pass
+        os.remove(pidfile)
+
+
 def write_inventory(hosts, release):
     os.makedirs(os.path.join(INVENTORY_DIR, "group_vars", "all"), exist_ok=True)
     groups = {}
@@ -107,7 +141,18 @@ def write_inventory(hosts, release):
             "ansible_connection: containers.podman.podman\n"
             "ansible_python_interpreter: /usr/bin/python3\n"
             "aic_gateway_lab: true\n"
-            "aic_gateway_lab_debian: \"%s\"\n" % release
+            "aic_gateway_lab_debian: \"%s\"\n"
+            "# Kong: the stand-in package from the lab mirror (scripts/lab), lab-only database password.\n"
+            "kong_repo_url: http://host.containers.internal:%d/gateway-39\n"
+            "kong_repo_key_url: http://host.containers.internal:%d/gateway-39/gpg.key\n"
+            "kong_pg_password: lab-only-kong-password\n"
+            "postgresql_listen_addresses: [\"*\"]\n"
+            "postgresql_hba:\n"
+            "  - {type: host, databases: [kong], users: [kong], sources: [10.0.0.0/8], comment: kong nodes}\n"
+            "postgresql_users:\n"
+            "  - {name: kong, password: lab-only-kong-password}\n"
+            "postgresql_databases:\n"
+            "  - {name: kong, owner: kong}\n" % (release, MIRROR_PORT, MIRROR_PORT)
         )
 
 
@@ -147,6 +192,7 @@ def cmd_up(args):
             )
         started.append(name)
     wait_booted(wanted)
+    mirror_up()
     write_inventory(wanted, args.debian)
     print("lab: %d host(s) up (%s started now), Debian %s; inventory in %s"
           % (len(wanted), len(started), args.debian, os.path.relpath(INVENTORY_DIR, os.getcwd())))
@@ -198,6 +244,7 @@ def cmd_down(_args):
         print("lab: removed %s" % name)
     if podman("network", "exists", NETWORK, check=False).returncode == 0:
         podman("network", "rm", NETWORK, check=False)
+    mirror_down()
     for path in (os.path.join(INVENTORY_DIR, "hosts.yml"), os.path.join(INVENTORY_DIR, "group_vars", "all", "lab.yml")):
         if os.path.exists(path):
             os.remove(path)
