@@ -89,7 +89,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threads = [threading.Thread(target=worker, args=(args.url, args.expect, counter, stop, args.timeout), daemon=True)
-               for _ in range(args.workers)]
+               for _i in range(args.workers)]
     for thread in threads:
         thread.start()
     while not stop.wait(1.0):

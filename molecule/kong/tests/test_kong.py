@@ -56,7 +56,7 @@ def test_admin_api_answers_on_loopback_only():
 
 
 def test_requests_through_haproxy_reach_the_backend_over_both_nodes():
-    for _ in range(6):
+    for _i in range(6):
         body = LB.check_output("curl -sf http://127.0.0.1/echo/hello.txt")
         assert body.strip() == "hello from kong-pg"
     # HAProxy's runtime API counts sessions per server: both Kong nodes served some.

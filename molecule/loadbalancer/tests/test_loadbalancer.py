@@ -13,7 +13,7 @@ HOSTS = ["lb-debian12", "lb-debian13"]
 
 
 def _answers(host, count=10, url="http://127.0.0.1/"):
-    return sorted({host.check_output("curl -s --max-time 5 %s" % url) for _ in range(count)})
+    return sorted({host.check_output("curl -s --max-time 5 %s" % url) for _i in range(count)})
 
 
 def _server_status(host, name):
@@ -58,7 +58,7 @@ def test_requests_reach_both_backends(host):
 def test_requests_from_another_host_reach_both_backends(host):
     me = host.check_output("hostname")
     peer = testinfra.get_host("podman://" + [h for h in HOSTS if h != me][0])
-    answers = {peer.check_output("curl -s --max-time 5 http://%s/" % me) for _ in range(10)}
+    answers = {peer.check_output("curl -s --max-time 5 http://%s/" % me) for _i in range(10)}
     assert answers == {"kong-a", "kong-b"}
 
 

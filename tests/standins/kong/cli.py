@@ -149,7 +149,7 @@ def prepare(conf, prefix):
 
 
 def cmd_prepare(opts, _pos):
-    conf, _ = load_conf(opts)
+    conf, _path = load_conf(opts)
     prepare(conf, conf["prefix"])
     return 0
 
@@ -189,7 +189,7 @@ def _migration_check(conf, opts):
 
 
 def cmd_start(opts, _pos):
-    conf, _ = load_conf(opts)
+    conf, _path = load_conf(opts)
     prefix = conf["prefix"]
     if running_pid(prefix):
         # kong.md §3 "Errors "Kong is already running in <prefix>" if the pid is alive"
@@ -248,7 +248,7 @@ def cmd_quit(opts, _pos):
 
 def cmd_restart(opts, pos):
     """kong.md §3 "`kong restart`: stop then start; takes the same flags as start"."""
-    conf, _ = load_conf(opts)
+    conf, _path = load_conf(opts)
     pid = running_pid(conf["prefix"])
     if pid:
         os.kill(pid, signal.SIGTERM)
@@ -259,7 +259,7 @@ def cmd_restart(opts, pos):
 def cmd_reload(opts, _pos):
     """kong.md §3 "`kong reload [-c] [-p] [--nginx-conf]`: re-prepares the prefix and
     sends HUP"."""
-    conf, _ = load_conf(opts)
+    conf, _path = load_conf(opts)
     prefix = conf["prefix"]
     pid = running_pid(prefix)
     if not pid:
@@ -360,7 +360,7 @@ def cmd_migrations(opts, pos):
     sub = pos[0] if pos else None
     if sub not in ("bootstrap", "up", "finish", "list", "reset", "status"):
         raise Quit("Error: unknown migrations command: %s" % sub)
-    conf, _ = load_conf(opts)
+    conf, _path = load_conf(opts)
     if conf["database"] == "off":
         raise Quit("Error: cannot run migrations when database = off")   # UNCONFIRMED text
     conn = db_connect(conf)
@@ -509,7 +509,7 @@ def cmd_config(opts, pos):
         return 0
     if sub not in ("parse", "db_import", "db_export"):
         raise Quit("Error: unknown config command: %s" % sub)
-    conf, _ = load_conf(opts)
+    conf, _path = load_conf(opts)
     if sub == "db_export":
         if conf["database"] == "off":
             raise Quit("Error: 'kong config db_export' only works with a database.")

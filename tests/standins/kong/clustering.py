@@ -290,7 +290,7 @@ class DataPlane:
 
     def sync_once(self):
         address = self.node.conf.get("cluster_control_plane") or "127.0.0.1:8005"
-        host, _, port = address.rpartition(":")
+        host, _sep, port = address.rpartition(":")
         query = urllib.parse.urlencode({
             "node_id": self.node.api.node_id, "hostname": socket.gethostname(),
             "version": self.node.version, "config_hash": self.node.config_hash or ""})
@@ -335,4 +335,3 @@ def node_id(prefix):
     except OSError:
         pass
     return value
-

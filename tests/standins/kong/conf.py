@@ -129,8 +129,8 @@ DEFAULTS = [
     ("tracing_instrumentations", "off", "list"),
 ]
 
-DEFAULT_MAP = {k: v for k, v, _ in DEFAULTS}
-TYPES = {k: t for k, _, t in DEFAULTS}
+DEFAULT_MAP = {k: v for k, v, _type in DEFAULTS}
+TYPES = {k: t for k, _default, t in DEFAULTS}
 DEFAULT_PATHS = ("/etc/kong/kong.conf", "/etc/kong.conf")   # kong.md §1 lookup
 # kong.md §2 "Dynamic Nginx injection prefixes work as env vars too"
 DYNAMIC_PREFIXES = ("nginx_main_", "nginx_events_", "nginx_http_", "nginx_upstream_",
@@ -228,7 +228,7 @@ def parse_listen(value):
             return []
         words = item.split()
         addr = words[0]
-        host, _, port = addr.rpartition(":")
+        host, _sep, port = addr.rpartition(":")
         out.append({"host": host.strip("[]"), "port": int(port),
                     "ssl": "ssl" in words[1:], "http2": "http2" in words[1:],
                     "listener": "%s:%s%s" % (host, port, " ssl" if "ssl" in words[1:] else "")})
@@ -357,7 +357,7 @@ def conf_default_text():
            "#",
            "# Environment variables KONG_<UPPERCASE KEY> override this file.",
            ""]
-    for key, default, _ in DEFAULTS:
+    for key, default, _type in DEFAULTS:
         out.append("#%s = %s" % (key, "" if default is None else default))
     return "\n".join(out) + "\n"
 

@@ -60,7 +60,7 @@ class Ctx:
         self.method = method
         self.path = path
         self.query = dict(query)
-        self.headers = {k: v for k, v in headers.items()}   # what goes upstream
+        self.headers = dict(headers.items())   # what goes upstream
         self.body = body
         self.client_ip = client_ip
         self.route = route
@@ -236,7 +236,7 @@ def jwt(ctx, conf):
             tokens.add(ctx.query[name])
     cookies = ctx.header("Cookie") or ""
     for part in cookies.split(";"):
-        name, _, value = part.strip().partition("=")
+        name, _sep, value = part.strip().partition("=")
         if name in (conf.get("cookie_names") or []) and value:
             tokens.add(value)
     for name in conf.get("header_names") or ["authorization"]:
@@ -551,7 +551,7 @@ def access(ctx):
                 ACCESS[name](ctx, plugin.get("config") or {})
     except Exit:
         # the plugins not reached still log (e.g. prometheus counts the 401)
-        seen = {n for n, _ in collected}
+        seen = {n for n, _config in collected}
         for name in names:
             if name in LOG and name not in seen:
                 plugin = resolve(ctx, name)

@@ -56,19 +56,18 @@ class Proxy:
         return best
 
     def _target(self, upstream):
-        targets = [t for t in self.node.store.referencing("targets", "upstream",
-                                                          upstream["id"])]
+        targets = list(self.node.store.referencing("targets", "upstream", upstream["id"]))
         weighted = []
         for tid in targets:
             target = self.node.store.get("targets", tid)
             if target and target.get("weight", 100) > 0:
                 weighted.append((target["target"], int(target["weight"])))
         step = 0
-        for _, weight in weighted:
+        for _address, weight in weighted:
             step = math.gcd(step, weight)
         # interleaved weighted round-robin: weights reduced by their gcd
         entries = []
-        for i in range(max([w // step for _, w in weighted] or [0])):
+        for i in range(max([w // step for _address, w in weighted] or [0])):
             entries.extend(t for t, w in weighted if i < w // step)
         if not entries:
             return None
@@ -139,7 +138,7 @@ class Proxy:
             fwd = dict(ctx.headers)
             fwd["Host"] = service["host"]
         timeout = (service.get("read_timeout") or 60000) / 1000.0
-        host, _, port = address.rpartition(":")
+        host, _sep, port = address.rpartition(":")
         host = host.strip("[]")
         # http.client keeps header names as given (urllib would re-case them)
         # and never follows redirects, as a proxy must not

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import psycopg2
 
-from store import InvalidOffset, MemoryStore, Store, UniqueViolation  # noqa: F401
+from store import MemoryStore, Store, UniqueViolation
 
 WRITE_LOCK = 0x6B6F6E68
 

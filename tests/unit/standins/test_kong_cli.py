@@ -240,17 +240,17 @@ def test_dbless_ready_with_config_and_root(dbless):
     `GET /` `configuration`"); DB-less entities come from `declarative_config`
     (kong.md §2 "`declarative_config=` (NONE; a file path used when `database=off`)")."""
     ports = dbless["ports"]
-    status, body, _ = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
+    status, body, _headers = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
     assert (status, json.loads(body)) == (200, {"message": "ready"})
-    status, body, _ = http("GET", "http://127.0.0.1:%d/" % ports["admin"])
+    status, body, _headers = http("GET", "http://127.0.0.1:%d/" % ports["admin"])
     root = json.loads(body)
     assert root["version"] == "3.9.3"
     assert root["configuration"]["database"] == "off"
     assert root["configuration"]["prefix"] == dbless["prefix"]
-    status, body, _ = http("GET", "http://127.0.0.1:%d/services/echo" % ports["admin"])
+    status, body, _headers = http("GET", "http://127.0.0.1:%d/services/echo" % ports["admin"])
     assert status == 200 and json.loads(body)["host"] == "127.0.0.1"
-    status, body, _ = http("GET", "http://127.0.0.1:%d/consumers/alice/key-auth"
-                           % ports["admin"])
+    status, body, _headers = http("GET", "http://127.0.0.1:%d/consumers/alice/key-auth"
+                                  % ports["admin"])
     assert json.loads(body)["data"][0]["key"] == "alice-key"
 
 
@@ -262,7 +262,7 @@ def test_dbless_without_config_is_not_ready(tmp_path):
     prefix = str(tmp_path / "prefix")
     assert kong("start", "-c", conf, "-p", prefix).returncode == 0
     try:
-        status, body, _ = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
+        status, body, _headers = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
         assert status == 503
         assert json.loads(body) == {
             "message": "no configuration available (empty configuration present)"}
@@ -276,7 +276,7 @@ def test_drain(dbless):
     ports = dbless["ports"]
     proc = kong("drain", "-p", dbless["prefix"])
     assert proc.returncode == 0, proc.stderr
-    status, body, _ = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
+    status, body, _headers = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
     assert (status, json.loads(body)) == (503, {"message": "draining"})
 
 
@@ -289,7 +289,7 @@ def test_status_and_metrics(dbless):
     `kong_memory_lua_shared_dict_total_bytes`" and "Metrics are served at `/metrics` on
     **both** the Admin API and the Status API"."""
     ports = dbless["ports"]
-    status, body, _ = http("GET", "http://127.0.0.1:%d/status" % ports["status"])
+    status, body, _headers = http("GET", "http://127.0.0.1:%d/status" % ports["status"])
     assert status == 200 and json.loads(body)["database"] == {"reachable": True}
     for port in (ports["status"], ports["admin"]):
         status, text, headers = http("GET", "http://127.0.0.1:%d/metrics" % port)
@@ -341,7 +341,7 @@ def test_unit_foreground_reload_and_stop(tmp_path):
         assert kong("health", "-p", prefix).returncode == 0
         assert subprocess.run(nginx + ["-s", "reload"], check=False).returncode == 0
         assert main.poll() is None
-        status, _, _ = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
+        status, _body, _headers = http("GET", "http://127.0.0.1:%d/status/ready" % ports["status"])
         assert status == 200
         os.kill(main.pid, signal.SIGQUIT)
         assert main.wait(10) == 0
@@ -376,7 +376,7 @@ def test_proxy_paths_strip_path_and_upstream(tmp_path):
         def log_message(self, *_args):
             pass
 
-    backends = [httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Echo) for _ in range(2)]
+    backends = [httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Echo) for _i in range(2)]
     for backend in backends:
         threading.Thread(target=backend.serve_forever, daemon=True).start()
     p1, p2 = (b.server_address[1] for b in backends)
@@ -408,13 +408,13 @@ upstreams:
     assert kong("start", "-c", conf, "-p", prefix).returncode == 0
     try:
         base = "http://127.0.0.1:%d" % ports["proxy"]
-        status, body, _ = http("GET", base + "/svc/a/b?x=1")
+        status, body, _headers = http("GET", base + "/svc/a/b?x=1")
         assert status == 200 and json.loads(body)["path"] == "/base/a/b?x=1"
-        for _ in range(4):
-            status, body, _ = http("GET", base + "/lb/z")
+        for _i in range(4):
+            status, body, _headers = http("GET", base + "/lb/z")
             assert status == 200 and json.loads(body)["path"] == "/lb/z"
         assert {port for port, path in seen if path == "/lb/z"} == {p1, p2}
-        status, body, _ = http("GET", base + "/nothing")
+        status, body, _headers = http("GET", base + "/nothing")
         assert status == 404 and json.loads(body) == {"message":
                                                       "no Route matched with those values"}
     finally:

@@ -57,8 +57,8 @@ def test_writes_refused_when_database_off(admin):
     texts UNCONFIRMED; reads still work."""
     base, _node = admin
     assert post_config(base, CONFIG)[0] == 201
-    status, body, _ = request("POST", base + "/routes", {"Content-Type": "application/json"},
-                              json.dumps({"paths": ["/x"]}))
+    status, body, _headers = request("POST", base + "/routes", {"Content-Type": "application/json"},
+                                     json.dumps({"paths": ["/x"]}))
     assert (status, body) == (405, {"code": 12, "name": "operation unsupported",
                                     "message": "cannot create 'routes' entities when not "
                                                "using a database"})
@@ -69,15 +69,15 @@ def test_writes_refused_when_database_off(admin):
             ("POST", "/consumers/alice/key-auth", "cannot create 'keyauth_credentials'"),
             ("DELETE", "/consumers/alice/key-auth/k", "cannot delete 'keyauth_credentials'"),
             ("POST", "/services/svc/routes", "cannot create 'routes' entities")]:
-        status, body, _ = request(method, base + path, {"Content-Type": "application/json"},
-                                  "{}")
+        status, body, _headers = request(method, base + path, {"Content-Type": "application/json"},
+                                         "{}")
         assert status == 405 and body["code"] == 12, (method, path, body)
         assert body["message"].startswith(text)
     assert request("GET", base + "/services/svc")[0] == 200
     assert request("GET", base + "/consumers/alice/key-auth")[1]["data"][0]["key"] == "k"
     # validation endpoints write nothing and stay available
-    status, _, _ = request("POST", base + "/schemas/services/validate",
-                           {"Content-Type": "application/json"}, json.dumps({"host": "x"}))
+    status, _body, _headers = request("POST", base + "/schemas/services/validate",
+                                      {"Content-Type": "application/json"}, json.dumps({"host": "x"}))
     assert status == 200
 
 
@@ -87,12 +87,12 @@ def test_config_post_forms_and_check_hash(admin):
     body"; "`?check_hash=1` returns **304** if the config is unchanged"; "Success is
     201"; "`GET /config` returns `{"config":"<yaml>"}`"."""
     base, node = admin
-    status, body, _ = post_config(base, CONFIG)
+    status, body, _headers = post_config(base, CONFIG)
     assert status == 201 and "svc" in [s["name"] for s in body["services"].values()]
     assert node.config_loaded
     assert post_config(base, CONFIG, query="?check_hash=1")[0] == 304
     assert post_config(base, CONFIG)[0] == 201          # without check_hash: reloaded
-    status, body, _ = request("GET", base + "/config")
+    status, body, _headers = request("GET", base + "/config")
     assert status == 200 and "name: svc" in body["config"]
     # a `config` JSON field holding YAML replaces everything
     assert post_config(base, {"config": YAML})[0] == 201
@@ -113,7 +113,7 @@ def test_config_invalid_is_400_and_keeps_the_old_config(admin):
     assert post_config(base, CONFIG)[0] == 201
     for bad in ({"_format_version": "9.9"}, {"config": "bobby tables"},
                 {"_format_version": "3.0", "services": [{"name": "x"}]}):
-        status, body, _ = post_config(base, bad)
+        status, body, _headers = post_config(base, bad)
         assert status == 400 and body["code"] == 14, (bad, body)
     assert request("GET", base + "/services/svc")[0] == 200
 
@@ -146,7 +146,7 @@ def test_config_survives_restart_and_empty_config_not_ready(tmp_path):
     try:
         assert http("GET", ready_url)[0] == 503
         assert post_config(admin_url, {"_format_version": "3.0"})[0] == 201
-        status, body, _ = http("GET", ready_url)
+        status, body, _headers = http("GET", ready_url)
         assert (status, json.loads(body)) == (503, {
             "message": "no configuration available (empty configuration present)"})
         assert post_config(admin_url, config)[0] == 201

@@ -112,7 +112,7 @@ def test_control_plane_and_data_planes(cluster, tmp_path):
     backend = Echo()
     cluster_port = free_port()
     cp_keys = {k[5:].lower(): v for k, v in db.items()}
-    proc, cp_prefix, cp_ports, _ = start(
+    proc, cp_prefix, cp_ports, _conf = start(
         tmp_path, "cp", role="control_plane", cluster_cert=cert, cluster_cert_key=key,
         cluster_listen="127.0.0.1:%d" % cluster_port, **cp_keys)
     assert proc.returncode == 0, proc.stderr
@@ -131,13 +131,13 @@ def test_control_plane_and_data_planes(cluster, tmp_path):
         prefixes.append(dp_prefix)
         proxy = "http://127.0.0.1:%d" % dp_ports["proxy"]
         assert wait_for(lambda: ready(dp_ports), 15), error_log(dp_prefix)
-        status, body, _ = request("GET", proxy + "/one/x")
+        status, body, _headers = request("GET", proxy + "/one/x")
         assert status == 200 and body["path"] == "/x"
         # no Admin API on a data plane (UNCONFIRMED, see node.py)
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", dp_ports["admin"]), timeout=2).close()
         # the CP lists the DP
-        status, body, _ = http("GET", admin + "/clustering/data-planes")
+        status, body, _headers = http("GET", admin + "/clustering/data-planes")
         dps = json.loads(body)["data"]
         assert status == 200 and len(dps) == 1
         entry = dps[0]
@@ -151,14 +151,14 @@ def test_control_plane_and_data_planes(cluster, tmp_path):
                     {"name": "two", "paths": ["/two"]})[0] == 201
         assert wait_for(lambda: request("GET", proxy + "/two")[0] == 200, 10)
         # a DP with another certificate is refused and never becomes ready
-        bad_keys = dict(dp_keys, cluster_cert=wrong_cert, cluster_cert_key=wrong_key)
-        proc, bad_prefix, bad_ports, _ = start(tmp_path, "bad", **bad_keys)
+        bad_keys = {**dp_keys, "cluster_cert": wrong_cert, "cluster_cert_key": wrong_key}
+        proc, bad_prefix, bad_ports, _conf = start(tmp_path, "bad", **bad_keys)
         assert proc.returncode == 0, proc.stderr
         prefixes.append(bad_prefix)
         assert wait_for(lambda: "[clustering]" in error_log(bad_prefix), 10)
         assert wait_for(lambda: "TLS handshake with data plane" in error_log(cp_prefix), 10)
         assert not ready(bad_ports)
-        status, body, _ = http("GET", "http://127.0.0.1:%d/status/ready" % bad_ports["status"])
+        status, body, _headers = http("GET", "http://127.0.0.1:%d/status/ready" % bad_ports["status"])
         assert json.loads(body) == {
             "message": "no configuration available (empty configuration present)"}
         assert len(json.loads(http("GET", admin + "/clustering/data-planes")[1])["data"]) == 1

@@ -125,7 +125,7 @@ def test_fresh_database_needs_bootstrap(db, tmp_path):
     assert "Database needs bootstrapping or is older than Kong 1.0" in proc.stdout
     status = kong("migrations", "status", env=db)
     assert status.returncode == 0 and json.loads(status.stdout) == {"needs_bootstrap": True}
-    started, prefix, _, _ = start_node(tmp_path, db)
+    started, prefix, _ports, _env = start_node(tmp_path, db)
     assert started.returncode == 1
     assert "needs bootstrapping" in started.stderr
     assert kong("health", "-p", prefix).returncode == 1
@@ -169,7 +169,7 @@ def test_upgrade_392_to_393(db, tmp_path):
     assert state["new_migrations"] == [{"subsystem": "core",
                                         "namespace": "kong.db.migrations.core",
                                         "migrations": ["025_392_to_393_standin"]}]
-    started, _, _, _ = start_node(tmp_path, v("3.9.3", db), "refused")
+    started, _prefix, _ports, _env = start_node(tmp_path, v("3.9.3", db), "refused")
     assert started.returncode == 1 and "New migrations available" in started.stderr
     up = kong("migrations", "up", env=v("3.9.3", db))
     assert up.returncode == 0, up.stderr
@@ -177,10 +177,10 @@ def test_upgrade_392_to_393(db, tmp_path):
     again = kong("migrations", "up", env=v("3.9.3", db))
     assert again.returncode == 1
     assert "Database has pending migrations; run 'kong migrations finish'" in again.stderr
-    started, prefix, ports, _ = start_node(tmp_path, v("3.9.3", db), "pending")
+    started, prefix, ports, _env = start_node(tmp_path, v("3.9.3", db), "pending")
     try:
         assert started.returncode == 0, started.stderr
-        status, body, _ = http("GET", "http://127.0.0.1:%d/" % ports["admin"])
+        status, body, _headers = http("GET", "http://127.0.0.1:%d/" % ports["admin"])
         assert json.loads(body)["version"] == "3.9.3"
         log = open(os.path.join(prefix, "logs", "error.log"), encoding="utf-8").read()
         assert "pending migrations" in log
@@ -203,7 +203,7 @@ def test_concurrent_bootstrap_is_safe(db):
     def run():
         results.append(kong("migrations", "bootstrap", env=db))
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -246,36 +246,36 @@ def test_two_nodes_share_the_database(db, tmp_path):
     within about 5 s" (the stand-in has no cache: at once); kong.md §4 unique violation 409
     "code":5; pagination "`?size=`", "`next`"; kong.md §4 "`/status/ready` returns 200"."""
     assert kong("migrations", "bootstrap", env=db).returncode == 0
-    one, prefix1, ports1, _ = start_node(tmp_path, db, "n1")
-    two, prefix2, ports2, _ = start_node(tmp_path, db, "n2")
+    one, prefix1, ports1, _env = start_node(tmp_path, db, "n1")
+    two, prefix2, ports2, _env = start_node(tmp_path, db, "n2")
     try:
         assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
         a = "http://127.0.0.1:%d" % ports1["admin"]
         b = "http://127.0.0.1:%d" % ports2["admin"]
         for i in range(5):
-            status, body, _ = http("POST", a + "/services",
-                                   {"name": "s%d" % i, "url": "http://up%d:80/x" % i,
-                                    "tags": ["t%d" % (i % 2)]})
+            status, body, _headers = http("POST", a + "/services",
+                                          {"name": "s%d" % i, "url": "http://up%d:80/x" % i,
+                                           "tags": ["t%d" % (i % 2)]})
             assert status == 201, body
-        status, body, _ = http("GET", b + "/services/s3")
+        status, body, _headers = http("GET", b + "/services/s3")
         assert status == 200 and json.loads(body)["host"] == "up3"
-        status, body, _ = http("POST", b + "/services", {"name": "s1", "host": "x"})
+        status, body, _headers = http("POST", b + "/services", {"name": "s1", "host": "x"})
         assert status == 409 and json.loads(body)["code"] == 5
-        status, body, _ = http("GET", b + "/services?size=2")
+        status, body, _headers = http("GET", b + "/services?size=2")
         page = json.loads(body)
         assert [s["name"] for s in page["data"]] == ["s0", "s1"] and page["next"]
-        status, body, _ = http("GET", b + page["next"])
+        status, body, _headers = http("GET", b + page["next"])
         assert [s["name"] for s in json.loads(body)["data"]] == ["s2", "s3"]
-        status, body, _ = http("GET", b + "/services?tags=t1")
+        status, body, _headers = http("GET", b + "/services?tags=t1")
         assert [s["name"] for s in json.loads(body)["data"]] == ["s1", "s3"]
-        status, body, _ = http("POST", a + "/services/s0/routes", {"paths": ["/r"],
-                                                                   "name": "r0"})
+        status, body, _headers = http("POST", a + "/services/s0/routes", {"paths": ["/r"],
+                                                                          "name": "r0"})
         assert status == 201
-        status, body, _ = http("DELETE", b + "/services/s0")
+        status, body, _headers = http("DELETE", b + "/services/s0")
         assert status == 400 and json.loads(body)["code"] == 4
-        status, body, _ = http("GET", "http://127.0.0.1:%d/status/ready" % ports2["status"])
+        status, body, _headers = http("GET", "http://127.0.0.1:%d/status/ready" % ports2["status"])
         assert (status, json.loads(body)) == (200, {"message": "ready"})
-        status, body, _ = http("GET", "http://127.0.0.1:%d/status" % ports1["status"])
+        status, body, _headers = http("GET", "http://127.0.0.1:%d/status" % ports1["status"])
         assert json.loads(body)["database"] == {"reachable": True}
     finally:
         kong("stop", "-p", prefix1)
@@ -323,14 +323,14 @@ def test_database_down_not_ready(cluster, db, tmp_path):
     """kong.md §4 "`/status/ready` ... 503 `{"message":<reason>}` ... Reasons: "failed to
     connect to database""; kong.md §5 `kong_datastore_reachable`."""
     assert kong("migrations", "bootstrap", env=db).returncode == 0
-    started, prefix, ports, _ = start_node(tmp_path, db)
+    started, prefix, ports, _env = start_node(tmp_path, db)
     assert started.returncode == 0, started.stderr
     try:
         url = "http://127.0.0.1:%d" % ports["status"]
         assert http("GET", url + "/status/ready")[0] == 200
         cluster.stop()
         try:
-            status, body, _ = http("GET", url + "/status/ready")
+            status, body, _headers = http("GET", url + "/status/ready")
             assert (status, json.loads(body)) == (503, {"message":
                                                         "failed to connect to database"})
             assert "kong_datastore_reachable 0" in http("GET", url + "/metrics")[1]

@@ -102,7 +102,7 @@ def test_key_auth_401_then_200_with_consumer_headers(gateway, echo):
     status, body, headers = gw.get("/k")
     assert (status, body) == (401, {"message": "No API key found in request"})
     assert headers["WWW-Authenticate"] == 'Key realm="kong"'
-    status, body, _ = gw.get("/k", {"apikey": "wrong"})
+    status, body, _headers = gw.get("/k", {"apikey": "wrong"})
     assert (status, body) == (401, {"message": "Unauthorized"})
     assert echo.requests == []
     status, body, headers = gw.get("/k/x", {"apikey": "alice-key"})
@@ -115,7 +115,7 @@ def test_key_auth_401_then_200_with_consumer_headers(gateway, echo):
     assert sent["X-Consumer-Custom-ID"] == "a-1"
     assert sent["X-Credential-Identifier"] == cred["id"]
     assert {k.lower(): v for k, v in sent.items()}["apikey"] == "alice-key"  # not hidden
-    status, body, _ = gw.get("/k?apikey=alice-key&x=1")
+    status, body, _headers = gw.get("/k?apikey=alice-key&x=1")
     assert status == 200 and "apikey=alice-key" in body["path"]
 
 
@@ -123,9 +123,9 @@ def test_key_auth_hide_credentials_and_key_names(gateway):
     """kong.md §5 key-auth "`hide_credentials=false`" (true strips the key from the
     upstream request)."""
     gw = gateway(KEY_AUTH % "true")
-    status, body, _ = gw.get("/k?apikey=alice-key&x=1")
+    status, body, _headers = gw.get("/k?apikey=alice-key&x=1")
     assert status == 200 and body["path"] == "/?x=1"
-    status, body, _ = gw.get("/k", {"apikey": "alice-key"})
+    status, body, _headers = gw.get("/k", {"apikey": "alice-key"})
     assert status == 200 and "apikey" not in {k.lower() for k in body["headers"]}
 
 
@@ -146,7 +146,7 @@ services:
 consumers:
   - username: guest
 """)
-    status, body, _ = gw.get("/k")
+    status, body, _headers = gw.get("/k")
     assert status == 200
     assert body["headers"]["X-Consumer-Username"] == "guest"
     assert body["headers"]["X-Anonymous-Consumer"] == "true"
@@ -191,7 +191,7 @@ def test_jwt_hs256_sources_and_failures(gateway):
     gw = gateway(JWT)
     future, past = int(time.time()) + 600, int(time.time()) - 10
     good = _jwt({"iss": "bob-iss", "exp": future, "nbf": past}, b"s3cret")
-    status, body, _ = gw.get("/j", {"Authorization": "Bearer " + good})
+    status, body, _headers = gw.get("/j", {"Authorization": "Bearer " + good})
     assert status == 200, body
     assert body["headers"]["X-Consumer-Username"] == "bob"
     assert gw.get("/j?jwt=" + good)[0] == 200
@@ -211,9 +211,9 @@ def test_jwt_hs256_sources_and_failures(gateway):
          {"message": "Invalid algorithm"}),
     ]
     for token, expected in cases:
-        status, body, _ = gw.get("/j", {"Authorization": "Bearer " + token})
+        status, body, _headers = gw.get("/j", {"Authorization": "Bearer " + token})
         assert (status, body) == (401, expected), token
-    status, body, _ = gw.get("/j", {"Authorization": "Bearer x.y"})
+    status, body, _headers = gw.get("/j", {"Authorization": "Bearer x.y"})
     assert status == 401 and body["message"].startswith("Bad token")
 
 
@@ -263,11 +263,11 @@ def test_acl_allow_deny_and_groups_header(gateway):
     `{"message":"You cannot consume this service"}` (Kong
     kong/plugins/acl/handler.lua)."""
     gw = gateway(ACL)
-    status, body, _ = gw.get("/admin", {"apikey": "ka"})
+    status, body, _headers = gw.get("/admin", {"apikey": "ka"})
     assert status == 200 and body["headers"]["X-Consumer-Groups"] == "admins, dev"
     assert gw.get("/admin", {"apikey": "ke"})[:2] == (
         403, {"message": "You cannot consume this service"})
-    status, body, _ = gw.get("/public", {"apikey": "ka"})
+    status, body, _headers = gw.get("/public", {"apikey": "ka"})
     assert status == 200 and "X-Consumer-Groups" not in body["headers"]
     assert gw.get("/public", {"apikey": "ke"})[0] == 403
     assert gw.get("/noauth")[:2] == (401, {"message": "Unauthorized"})
@@ -299,7 +299,7 @@ def test_rate_limiting_local_headers_and_429(gateway):
     UNCONFIRMED (plugins.rate_limiting)."""
     gw = gateway(RATE)
     for remaining in (2, 1, 0):
-        status, _, headers = gw.get("/rl")
+        status, _body, headers = gw.get("/rl")
         assert status == 200
         assert headers["X-RateLimit-Limit-Minute"] == "3"
         assert headers["X-RateLimit-Remaining-Minute"] == str(remaining)
@@ -408,7 +408,10 @@ consumers:
       - name: rate-limiting
         config: {minute: 1000}
 """)
-    limit = lambda *a: gw.get(*a)[2]["X-RateLimit-Limit-Minute"]  # noqa: E731
+
+    def limit(*args):
+        return gw.get(*args)[2]["X-RateLimit-Limit-Minute"]
+
     assert limit("/one") == "7"
     assert limit("/one", {"apikey": "kv"}) == "1000"
     assert limit("/two") == "50"
@@ -445,11 +448,11 @@ plugins:
   - name: prometheus
     config: {status_code_metrics: true, per_consumer: true}
 """)
-    for _ in range(3):
+    for _i in range(3):
         gw.get("/p", {"apikey": "ka"})
     gw.get("/p")
     gw.get("/nowhere")
-    status, text, _ = request("GET", gw.status + "/metrics")
+    status, text, _headers = request("GET", gw.status + "/metrics")
     assert status == 200
     assert ('kong_http_requests_total{service="svc",route="r",code="200",source="service",'
             'workspace="default",consumer="alice"} 3') in text
@@ -488,7 +491,7 @@ plugins:
   - name: zipkin
     config: {http_endpoint: "%s/api/v2/spans", sample_ratio: 1, local_service_name: edge}
 """ % collector.url)
-        status, body, _ = gw.get("/z/a")
+        status, body, _headers = gw.get("/z/a")
         assert status == 200
         sent = body["headers"]
         assert len(sent["X-B3-TraceId"]) == 32 and len(sent["X-B3-SpanId"]) == 16
@@ -505,7 +508,7 @@ plugins:
         assert span["tags"]["http.status_code"] == "200"
         assert span["timestamp"] > 1e15 and span["duration"] >= 1
         # incoming B3 ids are honoured; Sampled=0 -> no span
-        status, body, _ = gw.get("/z", {"X-B3-TraceId": "a" * 32, "X-B3-SpanId": "b" * 16,
+        status, body, _headers = gw.get("/z", {"X-B3-TraceId": "a" * 32, "X-B3-SpanId": "b" * 16,
                                         "X-B3-Sampled": "0"})
         sent = body["headers"]
         assert sent["X-B3-TraceId"] == "a" * 32 and sent["X-B3-ParentSpanId"] == "b" * 16

@@ -52,9 +52,9 @@ def test_reload_rereads_kong_env(tmp_path):
         assert request("GET", proxy + "/a")[0] == 401
         assert request("GET", proxy + "/a", {"apikey": "ka"})[0] == 200
         new_proxy = free_port()
-        write_conf(tmp_path / "kong.conf", **dict(
-            keys, declarative_config=str(decl_b), plugins="prometheus", log_level="error",
-            proxy_listen="127.0.0.1:%d" % new_proxy))
+        write_conf(tmp_path / "kong.conf", **{
+            **keys, "declarative_config": str(decl_b), "plugins": "prometheus", "log_level": "error",
+            "proxy_listen": "127.0.0.1:%d" % new_proxy})
         proc = kong("reload", "-c", conf, "-p", prefix)
         assert proc.returncode == 0, proc.stderr
         proxy2 = "http://127.0.0.1:%d" % new_proxy
@@ -115,7 +115,7 @@ services:
         idle.request("GET", "/status")
         assert idle.getresponse().read()
         threads = [threading.Thread(target=lambda: results.append(request("GET", url)[0]))
-                   for _ in range(5)]
+                   for _i in range(5)]
         for thread in threads:
             thread.start()
         assert wait_for(lambda: len(backend.requests) == 5, 5)
