@@ -110,7 +110,7 @@ def mirror_down():
         os.remove(pidfile)
 
 
-def write_inventory(hosts, release):
+def write_inventory(hosts, release, nofile):
     os.makedirs(os.path.join(INVENTORY_DIR, "group_vars", "all"), exist_ok=True)
     groups = {}
     for name, member_of in hosts.items():
@@ -146,13 +146,19 @@ def write_inventory(hosts, release):
             "kong_repo_url: http://host.containers.internal:%d/gateway-39\n"
             "kong_repo_key_url: http://host.containers.internal:%d/gateway-39/gpg.key\n"
             "kong_pg_password: lab-only-kong-password\n"
+            "# The open-files limit the lab containers were given (a unit cannot raise it).\n"
+            "kong_limit_nofile: %d\n"
+            "loadbalancer_limit_nofile: %d\n"
+            "kong_proxy_firewall_sources: [10.0.0.0/8]\n"
+            "kong_status_firewall_sources: [10.0.0.0/8]\n"
             "postgresql_listen_addresses: [\"*\"]\n"
+            "postgresql_firewall_sources: [10.0.0.0/8]\n"
             "postgresql_hba:\n"
             "  - {type: host, databases: [kong], users: [kong], sources: [10.0.0.0/8], comment: kong nodes}\n"
             "postgresql_users:\n"
             "  - {name: kong, password: lab-only-kong-password}\n"
             "postgresql_databases:\n"
-            "  - {name: kong, owner: kong}\n" % (release, MIRROR_PORT, MIRROR_PORT)
+            "  - {name: kong, owner: kong}\n" % (release, MIRROR_PORT, MIRROR_PORT, nofile, nofile)
         )
 
 
@@ -193,7 +199,7 @@ def cmd_up(args):
         started.append(name)
     wait_booted(wanted)
     mirror_up()
-    write_inventory(wanted, args.debian)
+    write_inventory(wanted, args.debian, nofile)
     print("lab: %d host(s) up (%s started now), Debian %s; inventory in %s"
           % (len(wanted), len(started), args.debian, os.path.relpath(INVENTORY_DIR, os.getcwd())))
     cmd_status(args)

@@ -1,14 +1,10 @@
-#!/bin/sh
-# A TEST BACKEND for the loadbalancer scenario, not Kong: it only imitates Kong's two ports.
-#
-# Usage: test-backend NAME ADDRESS. Port 8000 answers every request with NAME (the proxy port);
-# port 8007 answers /status/ready with 200 {"message":"ready"}, or 503 {"message":"draining"} while
-# /var/lib/test-backend/NAME.draining exists (Kong's Status API). GET /slow on 8000 answers after 3 s.
-#
-# prepare.yml installs this file as /usr/local/bin/test-backend and the unit runs it directly.
-# ansible-test sanity allows no python3 shebang, so the file starts as a /bin/sh script whose
-# next line makes the shell exec python3 on this same file; to Python that line is a string.
-"exec" "/usr/bin/python3" "$0" "$@"
+"""A TEST BACKEND for the loadbalancer scenario, not Kong: it only imitates Kong's two ports.
+
+Usage: python3 test-backend.py NAME ADDRESS. Port 8000 answers every request with NAME (the proxy
+port); port 8007 answers /status/ready with 200 {"message":"ready"}, or 503 {"message":"draining"}
+while /var/lib/test-backend/NAME.draining exists (Kong's Status API). GET /slow on 8000 answers after 3 s.
+"""
+
 import http.server
 import os
 import sys
