@@ -14,8 +14,10 @@ kong/runloop), not from kong.md.
 import http.client
 import itertools
 import math
+import socket
 import ssl
 import threading
+import time
 import urllib.parse
 
 import admin_api
@@ -142,11 +144,17 @@ class Proxy:
         host = host.strip("[]")
         # http.client keeps header names as given (urllib would re-case them)
         # and never follows redirects, as a proxy must not
+        try:
+            ip_addr = resolve(host, int(port))
+        except OSError as exc:
+            # The error log line Kong writes when a name does not resolve (UNCONFIRMED wording).
+            self.node.log("error", "%s could not be resolved (%s)" % (host, exc))
+            return 503, {"message": "name resolution failed"}, {}
         if (service.get("protocol") or "http") == "https":
-            conn = http.client.HTTPSConnection(host, int(port), timeout=timeout,
+            conn = http.client.HTTPSConnection(ip_addr, int(port), timeout=timeout,
                                                context=ssl._create_unverified_context())  # pylint: disable=protected-access
         else:
-            conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+            conn = http.client.HTTPConnection(ip_addr, int(port), timeout=timeout)
         try:
             conn.putrequest(ctx.method, target, skip_host=True, skip_accept_encoding=True)
             for name, value in fwd.items():
@@ -160,11 +168,41 @@ class Proxy:
             ctx.source = "service"
             return resp.status, RawBody(payload, resp.headers.get(
                 "Content-Type", "application/octet-stream")), _pass(resp.headers)
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as exc:
+            # As nginx does, the cause goes to the error log ("... while connecting to upstream").
+            self.node.log("error", "%s while proxying to upstream %s:%s (%s)"
+                          % (type(exc).__name__, host, port, exc))
             return 502, {"message": "An invalid response was received from the upstream "
                                     "server"}, {}
         finally:
             conn.close()
+
+
+# Kong resolves upstream host names through its own DNS client and caches the answers; when a
+# lookup fails it keeps serving the stale answer (kong.conf `dns_stale_ttl`, default 3600 s in
+# Kong 3.9, UNCONFIRMED here). The stand-in caches each name for DNS_TTL seconds the same way, so
+# a slow or failing resolver does not fail proxied requests.
+DNS_TTL = 30.0
+DNS_STALE_TTL = 3600.0
+_DNS = {}
+_DNS_LOCK = threading.Lock()
+
+
+def resolve(host, port):
+    now = time.time()
+    with _DNS_LOCK:
+        cached = _DNS.get((host, port))
+    if cached and now - cached[1] < DNS_TTL:
+        return cached[0]
+    try:
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    except OSError:
+        if cached and now - cached[1] < DNS_STALE_TTL:
+            return cached[0]
+        raise
+    with _DNS_LOCK:
+        _DNS[(host, port)] = (address, now)
+    return address
 
 
 def _pass(headers):
