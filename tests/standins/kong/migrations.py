@@ -18,6 +18,7 @@ performing database changes"").  Kong itself uses its ``locks`` table
 (cluster_mutex); the advisory lock is the stand-in's equivalent.
 """
 
+import contextlib
 import json
 import time
 
@@ -96,6 +97,18 @@ class Migrator:
         self.out = out
 
     # ------------------------------------------------------------ state
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One transaction for a migration run: all of it, or nothing."""
+        with self._cur() as cur:
+            cur.execute("BEGIN")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+
     def _cur(self):
         return self.conn.cursor()
 
@@ -184,59 +197,47 @@ class Migrator:
         """Run new migrations; returns the number executed."""
         count = 0
         rows = self._rows() if self.has_meta() else {}
-        with self._cur() as cur:
-            cur.execute("BEGIN")
-            try:
-                self._ensure_meta(cur)
-                for sub, migs in known(self.kong_version):
-                    ex, pe = rows.get(sub, ([], []))
-                    todo = [m for m in migs if m.name not in ex and m.name not in pe]
-                    if not todo:
-                        continue
-                    self.out("migrating %s on database '%s'..." % (sub, self.database))
-                    for mig in todo:
-                        if mig.up:
-                            cur.execute(mig.up)
-                        if mig.teardown and not with_teardown:
-                            pe.append(mig.name)
-                            self.out("%s migrated up to: %s (pending)" % (sub, mig.name))
-                        else:
-                            if mig.teardown:
-                                cur.execute(mig.teardown)
-                            ex.append(mig.name)
-                            self.out("%s migrated up to: %s (executed)" % (sub, mig.name))
-                        count += 1
-                    self._save(cur, sub, ex, pe)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            self._ensure_meta(cur)
+            for sub, migs in known(self.kong_version):
+                ex, pe = rows.get(sub, ([], []))
+                todo = [m for m in migs if m.name not in ex and m.name not in pe]
+                if not todo:
+                    continue
+                self.out("migrating %s on database '%s'..." % (sub, self.database))
+                for mig in todo:
+                    if mig.up:
+                        cur.execute(mig.up)
+                    if mig.teardown and not with_teardown:
+                        pe.append(mig.name)
+                        self.out("%s migrated up to: %s (pending)" % (sub, mig.name))
+                    else:
+                        if mig.teardown:
+                            cur.execute(mig.teardown)
+                        ex.append(mig.name)
+                        self.out("%s migrated up to: %s (executed)" % (sub, mig.name))
+                    count += 1
+                self._save(cur, sub, ex, pe)
         return count
 
     def run_finish(self):
         count = 0
         rows = self._rows()
-        with self._cur() as cur:
-            cur.execute("BEGIN")
-            try:
-                for sub, migs in known(self.kong_version):
-                    ex, pe = rows.get(sub, ([], []))
-                    todo = [m for m in migs if m.name in pe]
-                    if not todo:
-                        continue
-                    self.out("migrating %s on database '%s'..." % (sub, self.database))
-                    for mig in todo:
-                        if mig.teardown:
-                            cur.execute(mig.teardown)
-                        pe.remove(mig.name)
-                        ex.append(mig.name)
-                        self.out("%s migrated up to: %s (executed)" % (sub, mig.name))
-                        count += 1
-                    self._save(cur, sub, ex, pe)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            for sub, migs in known(self.kong_version):
+                ex, pe = rows.get(sub, ([], []))
+                todo = [m for m in migs if m.name in pe]
+                if not todo:
+                    continue
+                self.out("migrating %s on database '%s'..." % (sub, self.database))
+                for mig in todo:
+                    if mig.teardown:
+                        cur.execute(mig.teardown)
+                    pe.remove(mig.name)
+                    ex.append(mig.name)
+                    self.out("%s migrated up to: %s (executed)" % (sub, mig.name))
+                    count += 1
+                self._save(cur, sub, ex, pe)
         return count
 
     def reset(self):
