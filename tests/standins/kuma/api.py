@@ -234,6 +234,9 @@ class ControlPlane:
             status, payload = self._route(method, path.rstrip("/") or "/", query, headers, body, client)
         except HttpError as exc:
             status, payload = exc.status, exc.body()
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # malformed input the stand-in did not anticipate: an error body, not a dropped connection
+            status, payload = 500, HttpError(500, "Internal Server Error", "%s: %s" % (type(exc).__name__, exc)).body()
         with self.counts_lock:
             key = (method, str(status))
             self.counts[key] = self.counts.get(key, 0) + 1

@@ -512,3 +512,11 @@ def test_read_only_mode_405(tmp_path):
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_malformed_body_gets_an_error_body(kuma):
+    """Stand-in robustness: a body that is not JSON is a 400 with Kuma's error body, not a dropped connection."""
+    req = urllib.request.Request(kuma.base + "/meshes/x", data=b"{not json", method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)  # pylint: disable=consider-using-with
+    assert err.value.code == 400 and json.loads(err.value.read())["type"] == "/std-errors"
