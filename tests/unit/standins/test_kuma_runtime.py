@@ -27,8 +27,8 @@ MTLS_MESH = {"type": "Mesh", "name": "default",
 
 
 def mtp(name, spec):
-    return "/meshes/default/meshtrafficpermissions/" + name, {"type": "MeshTrafficPermission", "mesh": "default",
-                                                               "name": name, "spec": spec}
+    body = {"type": "MeshTrafficPermission", "mesh": "default", "name": name, "spec": spec}
+    return "/meshes/default/meshtrafficpermissions/" + name, body
 
 
 @pytest.fixture()
@@ -112,6 +112,8 @@ def test_traffic_outbound_to_inbound_via_delegated_gateway(cp, mesh_pair):
     """kuma.md §6: a DELEGATED gateway Dataplane has no inbounds and its outbound on 127.0.0.1:<port> reaches the
     mesh service; §3 inbound `port` -> app on `servicePort`; direct lifecycle: the CP created both Dataplanes
     and shows them online in `_overview` (kuma.md §3 "Lifecycle", §4 overview)."""
+    # endpoints reach the gateway with its next poll (about 1 s), like EDS updates
+    wait_for(lambda: get_via(mesh_pair["outbound"])[0] == 200)
     assert get_via(mesh_pair["outbound"], "/hello") == (200, "backend /hello")
     status, body = http("GET", cp.api + "/meshes/default/dataplanes/_overview")
     items = {i["name"]: i for i in json.loads(body)["items"]}
@@ -318,7 +320,8 @@ def test_tarball_binaries_cp_and_dp_end_to_end(tmp_path):
                    envoy="/nonexistent/envoy")
     try:
         dp.wait_ready()
-        assert wait_for(lambda: get_via(outbound)) == (200, "svc /")
+        wait_for(lambda: get_via(outbound)[0] == 200)
+        assert get_via(outbound) == (200, "svc /")
     finally:
         dp.stop()
         plane.stop()
