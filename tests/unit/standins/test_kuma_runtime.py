@@ -149,6 +149,7 @@ def test_mtls_direct_plain_connection_refused(cp, mesh_pair):
     """kuma.md §5 mode STRICT: with mTLS on, a client without the mesh certificate (plain TCP straight to the
     inbound port) gets no service."""
     cp.put("/meshes/default", MTLS_MESH)
+    wait_for(lambda: get_via(mesh_pair["outbound"])[0] == 403, timeout=10)   # both proxies switched to mTLS
     cp.put(*mtp("allow-all", {"from": [{"targetRef": {"kind": "Mesh"}, "default": {"action": "Allow"}}]}))
     wait_for(lambda: get_via(mesh_pair["outbound"])[0] == 200, timeout=10)
     try:
