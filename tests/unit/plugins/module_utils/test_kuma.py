@@ -140,8 +140,8 @@ def test_error_falls_back_to_legacy_fields():
 def test_server_errors_are_quoted(kuma):
     client = kuma[0]
     with pytest.raises(KumaError) as info:
-        client.call("PUT", "/meshes/default/meshtimeouts/t", {"type": "MeshTimeout", "name": "other", "mesh": "default",
-                                                               "spec": {}})
+        client.call("PUT", "/meshes/default/meshtimeouts/t",
+                    {"type": "MeshTimeout", "name": "other", "mesh": "default", "spec": {}})
     assert info.value.status == 400
     assert "name: name from the URL has to be the same as in body" in str(info.value)
     assert client.requests == [{"method": "PUT", "path": "/meshes/default/meshtimeouts/t", "status": 400}]
