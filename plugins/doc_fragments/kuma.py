@@ -18,7 +18,7 @@ options:
     aliases: [kuma_api_url]
   token:
     description:
-      - A Kuma user token (for example the admin user token), sent as C(Authorization: Bearer <token>).
+      - A Kuma user token (for example the admin user token), sent in the C(Authorization) header as C(Bearer <token>).
       - Without O(token) or O(token_file), requests are anonymous; kuma-cp treats a direct loopback client
         as admin by default (C(KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN)).
       - Mutually exclusive with O(token_file).

@@ -107,7 +107,7 @@ class KumaError(Exception):
         self.path = path
 
     def to_result(self):
-        return dict(msg=str(self), status=self.status, kuma_error=self.body, method=self.method, path=self.path)
+        return dict(msg=str(self), status=self.status, kuma_error=self.body, method=self.method, api_path=self.path)
 
 
 def describe_error(method, path, status, payload):

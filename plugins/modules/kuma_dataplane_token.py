@@ -31,8 +31,8 @@ options:
     type: str
   tags:
     description:
-      - Binds the token to these tags - a map of tag to the list of allowed values, for example
-        V({kuma.io/service: [backend, backend-admin]}). A plain string value is a list of one.
+      - "Binds the token to these tags - a map of tag to the list of allowed values, for example
+        V({kuma.io/service: [backend, backend-admin]}). A plain string value is a list of one."
       - A Dataplane using the token must carry only C(kuma.io/service) values from the list.
     type: dict
   type:

@@ -94,11 +94,11 @@ requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.six.moves.urllib.parse import quote
 
 from ansible_collections.aic.gateway.plugins.module_utils._kuma import (
     CONNECTION_EXCLUSIVE, dataplane_summary, mask_secret, module_spec, run,
 )
-from ansible.module_utils.six.moves.urllib.parse import quote
 
 
 def converge(params, client):

@@ -71,17 +71,17 @@ options:
             type: str
       conf:
         description:
-          - Other backend C(conf) keys, as Kuma names them; for V(provided), for example
-            V({cert: {secret: ca-cert}, key: {secret: ca-key}}).
+          - "Other backend C(conf) keys, as Kuma names them; for V(provided), for example
+            V({cert: {secret: ca-cert}, key: {secret: ca-key}})."
         type: dict
   networking:
-    description: The Mesh's C(networking), for example V({outbound: {passthrough: false}}).
+    description: "The Mesh's C(networking), for example V({outbound: {passthrough: false}})."
     type: dict
   routing:
-    description: The Mesh's C(routing), for example V({zoneEgress: true}).
+    description: "The Mesh's C(routing), for example V({zoneEgress: true})."
     type: dict
   mesh_services:
-    description: The Mesh's C(meshServices), for example V({mode: Exclusive}).
+    description: "The Mesh's C(meshServices), for example V({mode: Exclusive})."
     type: dict
   skip_creating_initial_policies:
     description:

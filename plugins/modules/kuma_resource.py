@@ -54,8 +54,8 @@ options:
     type: dict
   spec:
     description:
-      - The resource's spec. For new-style types it is sent as C(spec); for legacy types its keys are sent
-        at the top level (for a Secret, V({data: <base64>})).
+      - "The resource's spec. For new-style types it is sent as C(spec); for legacy types its keys are sent
+        at the top level (for a Secret, V({data: <base64>}))."
       - Required with O(state=present) unless O(definition) is used; V({}) is allowed.
     type: dict
   state:

@@ -304,8 +304,8 @@ class Proxy:
                 if (config.get("mtls") or {}).get("enabled"):
                     upstream = self.tls_contexts()[2].wrap_socket(upstream)
             except (OSError, ssl.SSLError) as exc:
-                log("outbound %s: %s:%s unreachable: %s" % (outbound["port"], target["address"], target["port"],
-                                                             exc), "error")
+                where = "%s:%s" % (target["address"], target["port"])
+                log("outbound %s: %s unreachable: %s" % (outbound["port"], where, exc), "error")
                 conn.close()
                 return
             self.pipe(conn, upstream)
@@ -430,8 +430,8 @@ def env_default(name, default=None):
 
 
 def parser():
-    top = argparse.ArgumentParser(prog="kuma-dp", description="Dataplane manager for Envoy-based Service Mesh "
-                                                                "(stand-in)")
+    top = argparse.ArgumentParser(prog="kuma-dp",
+                                  description="Dataplane manager for Envoy-based Service Mesh (stand-in)")
     sub = top.add_subparsers(dest="command")
     run = sub.add_parser("run", help="Launch Dataplane (Envoy)")
     run.add_argument("--cp-address", default=env_default("KUMA_CONTROL_PLANE_URL", "https://localhost:5678"))

@@ -29,7 +29,7 @@ def _openssl(args, cwd=None):
 def local_ips():
     """Loopback plus the addresses of this host's names (no netifaces in the stdlib)."""
     found = {"127.0.0.1", "::1"}
-    for name in {socket.gethostname(), socket.getfqdn()}:
+    for name in (socket.gethostname(), socket.getfqdn()):
         try:
             for info in socket.getaddrinfo(name, None):
                 found.add(info[4][0].split("%")[0])

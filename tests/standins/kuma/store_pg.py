@@ -39,7 +39,7 @@ class MigrationError(Exception):
 
 def version_tuple(version):
     out = []
-    for part in str(version).split("-")[0].split("."):
+    for part in str(version).split("-", maxsplit=1)[0].split("."):
         out.append(int(part) if part.isdigit() else 0)
     return tuple((out + [0, 0, 0])[:3])
 

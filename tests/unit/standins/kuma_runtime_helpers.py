@@ -28,8 +28,8 @@ def clean_env(extra=None):
 
 def http(method, url, body=None, timeout=5, headers=None):
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, method=method, headers=dict({"Content-Type": "application/json"},
-                                                                                  **(headers or {})))
+    all_headers = dict({"Content-Type": "application/json"}, **(headers or {}))
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode()

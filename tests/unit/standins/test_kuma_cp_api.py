@@ -15,11 +15,19 @@ import urllib.request
 import pytest
 
 STANDIN = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "standins", "kuma"))
-if STANDIN not in sys.path:
-    sys.path.insert(0, STANDIN)
-
-import api as kuma_api  # noqa: E402  pylint: disable=wrong-import-position,import-error
-import cp_api  # noqa: E402  pylint: disable=wrong-import-position,import-error
+# The Kong stand-in tests of the same pytest run import modules with the same top-level names (api, store,
+# ...) from tests/standins/kong: import the Kuma ones with Kuma's directory first and put the others back.
+SHARED_NAMES = ("api", "cp_api", "resources", "store", "tokens")
+SAVED = {name: sys.modules.pop(name) for name in SHARED_NAMES if name in sys.modules}
+sys.path.insert(0, STANDIN)
+try:
+    import api as kuma_api  # noqa: E402  pylint: disable=wrong-import-position,import-error
+    import cp_api  # noqa: E402  pylint: disable=wrong-import-position,import-error
+finally:
+    sys.path[:] = [entry for entry in sys.path if entry != STANDIN]
+    for shared in SHARED_NAMES:
+        sys.modules.pop(shared, None)
+    sys.modules.update(SAVED)
 
 
 @pytest.fixture(scope="module")
