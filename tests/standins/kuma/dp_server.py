@@ -52,9 +52,10 @@ class DpServer:
         """kuma.md §3 "Direct (recommended): the resource is passed to kuma-dp and created or updated by the CP
         on connect"; "Indirect: the resource is created via the API ... then run `kuma-dp run --name=… --mesh=…`".
         Errors: absent token 422 with Kuma's DpTokenRequired text (generator.go; handler.go writes 422 for it
-        and for validation errors); a token that does not verify or does not bind -> 401 "authentication
-        failed: <reason>" (stand-in: real Kuma checks the token on the xDS stream, see README); indirect DP not
-        found -> 404 with an empty body (remote_bootstrap.go maps that to DpNotFoundErr and retries)."""
+        and for validation errors); indirect DP not found -> 404 with an empty body (remote_bootstrap.go maps
+        that to DpNotFoundErr and retries). As in Kuma, bootstrap only requires a token to be present: it is
+        verified when the proxy opens its configuration stream (the xDS stream upstream, the first config poll
+        here), and only then is the Dataplane created and counted as connected."""
         proxy_type = request.get("proxyType") or "dataplane"
         if proxy_type != "dataplane":
             raise DpError(422, "the stand-in only serves proxyType dataplane, not %s" % proxy_type)
@@ -87,26 +88,19 @@ class DpServer:
             token = (request.get("dataplaneToken") or "").strip()
             if not token:
                 raise DpError(422, DP_TOKEN_REQUIRED)
-            try:
-                self.cp.verify_dataplane_token(token, dataplane, proxy_type)
-            except T.TokenError as exc:
-                raise DpError(401, "authentication failed: %s" % exc) from None
-        with self.cp.store.transaction():
-            try:
-                self.cp.store.get("Mesh", "", mesh)
-            except NotFound:
-                raise DpError(422, "mesh: mesh %s does not exist" % mesh) from None
-            if direct:
-                try:
-                    current = self.cp.store.get("Dataplane", mesh, name)
-                except NotFound:
-                    current = None
-                self.cp._save(R.BY_NAME["Dataplane"], dataplane, current)  # pylint: disable=protected-access
-        self.cp.record_connection(mesh, name, True)
+        else:
+            token = ""
+        try:
+            self.cp.store.get("Mesh", "", mesh)
+        except NotFound:
+            raise DpError(422, "mesh: mesh %s does not exist" % mesh) from None
         session = uuid.uuid4().hex
         with self.lock:
-            self.sessions[session] = {"mesh": mesh, "name": name, "direct": direct, "seen": time.monotonic()}
-        self.log("dataplane %s/%s connected (%s lifecycle)" % (mesh, name, "direct" if direct else "indirect"))
+            self.sessions[session] = {"mesh": mesh, "name": name, "direct": direct, "seen": time.monotonic(),
+                                      "dataplane": dataplane, "token": token, "proxy_type": proxy_type,
+                                      "authenticated": self.auth_type != "dpToken"}
+        if self.sessions[session]["authenticated"]:
+            self._connect(self.sessions[session])
         # kumahq/kuma types.BootstrapResponse has `bootstrap` (Envoy YAML) and `kumaSidecarConfiguration`;
         # the stand-in sends no Envoy bootstrap, only its session.
         return {"bootstrap": "", "kumaSidecarConfiguration": {"metrics": {"aggregate": []}},
@@ -121,8 +115,39 @@ class DpServer:
             found["seen"] = time.monotonic()
             return dict(found)
 
+    def _connect(self, session):
+        """The Dataplane is created (direct lifecycle) and counted as connected once its stream is authenticated."""
+        mesh, name = session["mesh"], session["name"]
+        with self.cp.store.transaction():
+            if session["direct"]:
+                try:
+                    current = self.cp.store.get("Dataplane", mesh, name)
+                except NotFound:
+                    current = None
+                self.cp._save(R.BY_NAME["Dataplane"], session["dataplane"], current)  # pylint: disable=protected-access
+        self.cp.record_connection(mesh, name, True)
+        self.log("dataplane %s/%s connected (%s lifecycle)" % (mesh, name, "direct" if session["direct"] else "indirect"))
+
+    def _authenticate(self, session_id):
+        """kuma.md §2 "Dataplane token endpoint"/§3 "Token binding": the token must verify with the mesh's signing
+        key and bind this Dataplane (name, services). Refused streams get 401; the proxy keeps retrying."""
+        with self.lock:
+            session = self.sessions.get(session_id)
+            if session is None or session["authenticated"]:
+                return
+        try:
+            self.cp.verify_dataplane_token(session["token"], session["dataplane"], session["proxy_type"])
+        except T.TokenError as exc:
+            self.log("dataplane %s/%s: authentication failed: %s" % (session["mesh"], session["name"], exc))
+            raise DpError(401, "authentication failed: %s" % exc) from None
+        with self.lock:
+            session["authenticated"] = True
+        self._connect(session)
+
     # ------------------------------------------------------------ config
     def config(self, request):
+        self._session(request)
+        self._authenticate(request.get("session") or "")
         session = self._session(request)
         mesh, name = session["mesh"], session["name"]
         try:
@@ -145,6 +170,8 @@ class DpServer:
         session = self._session(request)
         with self.lock:
             self.sessions.pop(request.get("session"), None)
+        if not session["authenticated"]:
+            return {}
         self.cp.record_connection(session["mesh"], session["name"], False)
         if session["direct"]:
             try:
@@ -156,7 +183,7 @@ class DpServer:
 
     def online(self):
         with self.lock:
-            return {(s["mesh"], s["name"]) for s in self.sessions.values()}
+            return {(s["mesh"], s["name"]) for s in self.sessions.values() if s["authenticated"]}
 
     def _endpoints(self, mesh):
         """Per `kuma.io/service`: inbounds of online proxies of the mesh."""
@@ -242,6 +269,8 @@ class DpServer:
             for sid, _session in gone:
                 del self.sessions[sid]
         for _sid, session in gone:
+            if not session["authenticated"]:
+                continue
             self.cp.record_connection(session["mesh"], session["name"], False)
             self.log("dataplane %s/%s marked offline after %.1fs without a poll"
                      % (session["mesh"], session["name"], self.idle_timeout))

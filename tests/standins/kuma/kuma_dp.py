@@ -367,7 +367,18 @@ class Proxy:
             boot = self.bootstrap(dataplane, token)
             self.session = boot["standin"]["session"]
             log("received bootstrap configuration for %s/%s" % (boot["standin"]["mesh"], boot["standin"]["name"]))
-            self.poll()
+            # As Envoy's xDS stream upstream: a refused stream (a token that does not verify) is logged and
+            # retried; the proxy stays up and never ready (kuma.md §2 "Dataplane token endpoint").
+            while True:
+                try:
+                    self.poll()
+                    break
+                except Fatal as exc:
+                    log("configuration stream to the control plane closed: %s" % exc, "warning")
+                except (OSError, ValueError, urllib.error.URLError) as exc:
+                    log("control plane unreachable: %s" % exc, "error")
+                if self.stop.wait(self.args.retry_backoff):
+                    return 0
             net = (self.config.get("dataplane") or {}).get("networking") or {}
             for inbound in net.get("inbound") or []:
                 self.listen(net["address"] if net.get("address") not in ("localhost",) else "127.0.0.1",
