@@ -105,7 +105,7 @@ class DpServer:
         # the stand-in sends no Envoy bootstrap, only its session.
         return {"bootstrap": "", "kumaSidecarConfiguration": {"metrics": {"aggregate": []}},
                 "standin": {"session": session, "mesh": mesh, "name": name,
-                            "pollInterval": 1.0, "version": self.cp.options.version}}
+                            "pollInterval": 0.2, "version": self.cp.options.version}}
 
     def _session(self, request):
         with self.lock:
@@ -159,6 +159,8 @@ class DpServer:
         out = {"mesh": mesh, "name": name, "dataplane": dataplane, "mtls": mtls,
                "meshTrafficPermissions": [dict(p.get("spec") or {}, name=p["name"])
                                           for p in self.cp.store.list("MeshTrafficPermission", mesh)],
+               "meshRetries": [dict(p.get("spec") or {}, name=p["name"])
+                               for p in self.cp.store.list("MeshRetry", mesh)],
                "endpoints": self._endpoints(mesh)}
         if mtls["enabled"]:
             out["mtls"]["identity"] = self._leaf(mesh, mesh_res, mtls, dataplane)

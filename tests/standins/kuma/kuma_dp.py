@@ -297,15 +297,27 @@ class Proxy:
                 log("outbound %s: no endpoints for service %s" % (outbound["port"], service), "debug")
                 conn.close()
                 return
-            target = endpoints[next(self.rr) % len(endpoints)]
-            try:
-                upstream = socket.create_connection((target["address"], target["port"]), timeout=5)
-                upstream.settimeout(None)
-                if (config.get("mtls") or {}).get("enabled"):
-                    upstream = self.tls_contexts()[2].wrap_socket(upstream)
-            except (OSError, ssl.SSLError) as exc:
-                where = "%s:%s" % (target["address"], target["port"])
-                log("outbound %s: %s unreachable: %s" % (outbound["port"], where, exc), "error")
+            protocol = (endpoints[0].get("tags") or {}).get("kuma.io/protocol", "tcp")
+            attempts, backoff = retry_plan(config.get("meshRetries") or [], service, protocol)
+            upstream = None
+            for attempt in range(attempts):
+                config = self.config or {}
+                endpoints = (config.get("endpoints") or {}).get(service) or endpoints
+                target = endpoints[next(self.rr) % len(endpoints)]
+                try:
+                    upstream = socket.create_connection((target["address"], target["port"]), timeout=5)
+                    upstream.settimeout(None)
+                    if (config.get("mtls") or {}).get("enabled"):
+                        upstream = self.tls_contexts()[2].wrap_socket(upstream)
+                    break
+                except (OSError, ssl.SSLError) as exc:
+                    upstream = None
+                    where = "%s:%s" % (target["address"], target["port"])
+                    log("outbound %s: %s unreachable (attempt %d of %d): %s"
+                        % (outbound["port"], where, attempt + 1, attempts, exc), "error")
+                    if attempt + 1 < attempts:
+                        time.sleep(next(backoff))
+            if upstream is None:
                 conn.close()
                 return
             self.pipe(conn, upstream)
@@ -418,6 +430,51 @@ class Proxy:
         finally:
             reporter.shutdown()
             reporter.server_close()
+
+
+def _seconds(text, default):
+    match = re.match(r"^(\d+(?:\.\d+)?)(ms|s|m)$", str(text or ""))
+    if not match:
+        return default
+    return float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match.group(2)]
+
+
+def retry_plan(retries, service, protocol):
+    """How often an outbound tries to connect, and the pauses between tries, from the mesh's MeshRetry
+    policies (kuma.md §4 "MeshRetry": `to[]` by `Mesh` or `MeshService`, `http.numRetries` with
+    `backOff.baseInterval/maxInterval`, `tcp.maxConnectAttempt`; every Mesh gets `mesh-retry-all-<mesh>`,
+    kuma.md §2 "Defaults created with each Mesh"). Envoy retries a failed connect or TLS handshake
+    ("connect-failure" is part of "5xx"). Stand-in simplification: the most specific `to[]` entry wins
+    (MeshService over Mesh, later over earlier) instead of Kuma's merge, and only connects are retried (a
+    request is never replayed once bytes were forwarded); tcp attempts use the http backoff defaults."""
+    best = None
+    for spec in retries:
+        for entry in spec.get("to") or []:
+            ref = entry.get("targetRef") or {}
+            if ref.get("kind") == "Mesh":
+                rank = 0
+            elif ref.get("kind") == "MeshService" and ref.get("name") == service:
+                rank = 1
+            else:
+                continue
+            if best is None or rank >= best[0]:
+                best = (rank, entry.get("default") or {})
+    conf = best[1] if best else {}
+    http = conf.get("http") or {}
+    if protocol in ("http", "http2", "grpc"):
+        attempts = 1 + int(http.get("numRetries", 0) or 0)
+    else:
+        attempts = int((conf.get("tcp") or {}).get("maxConnectAttempt", 1) or 1)
+    back_off = http.get("backOff") or {}
+    base = _seconds(back_off.get("baseInterval"), 0.025)
+    ceiling = _seconds(back_off.get("maxInterval"), base * 10)
+
+    def pauses():
+        pause = base
+        while True:
+            yield min(pause, ceiling)
+            pause *= 2
+    return max(1, attempts), pauses()
 
 
 def peer_identity(cert):
