@@ -436,7 +436,7 @@ def test_outbound_retries_follow_mesh_retry():
                                                                           "maxInterval": "120ms"}}}}]}]
     attempts, pauses = module.retry_plan(retries, "core", "http")
     assert attempts == 4
-    assert [round(next(pauses), 3) for _ in range(3)] == [0.05, 0.1, 0.12]
+    assert [round(next(pauses), 3) for _attempt in range(3)] == [0.05, 0.1, 0.12]
     assert module.retry_plan(retries, "billing", "tcp")[0] == 5
     assert module.retry_plan(retries, "billing", "http")[0] == 6
     assert module.retry_plan([], "core", "http")[0] == 1
