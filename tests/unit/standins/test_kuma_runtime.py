@@ -425,18 +425,19 @@ def test_postgres_migrations_upgrade_and_persistence(tmp_path, pg):
 def test_outbound_retries_follow_mesh_retry():
     """kuma.md §4 MeshRetry: the MeshService entry wins over the Mesh one; http numRetries + 1 attempts with
     the backOff pauses doubling up to maxInterval; tcp maxConnectAttempt; no policy, one attempt."""
-    import importlib.util  # pylint: disable=import-outside-toplevel
-    spec = importlib.util.spec_from_file_location("kuma_dp_standin", os.path.join(STANDIN, "kuma_dp.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    retries = [{"to": [{"targetRef": {"kind": "Mesh"}, "default": {"tcp": {"maxConnectAttempt": 5},
-                                                                   "http": {"numRetries": 5}}}]},
-               {"to": [{"targetRef": {"kind": "MeshService", "name": "core"},
-                        "default": {"http": {"numRetries": 3, "backOff": {"baseInterval": "50ms",
-                                                                          "maxInterval": "120ms"}}}}]}]
-    attempts, pauses = module.retry_plan(retries, "core", "http")
-    assert attempts == 4
-    assert [round(next(pauses), 3) for _attempt in range(3)] == [0.05, 0.1, 0.12]
-    assert module.retry_plan(retries, "billing", "tcp")[0] == 5
-    assert module.retry_plan(retries, "billing", "http")[0] == 6
-    assert module.retry_plan([], "core", "http")[0] == 1
+    script = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import kuma_dp
+retries = [{"to": [{"targetRef": {"kind": "Mesh"}, "default": {"tcp": {"maxConnectAttempt": 5},
+                                                               "http": {"numRetries": 5}}}]},
+           {"to": [{"targetRef": {"kind": "MeshService", "name": "core"},
+                    "default": {"http": {"numRetries": 3, "backOff": {"baseInterval": "50ms",
+                                                                      "maxInterval": "120ms"}}}}]}]
+attempts, pauses = kuma_dp.retry_plan(retries, "core", "http")
+print(json.dumps([attempts, [round(next(pauses), 3) for _attempt in range(3)],
+                  kuma_dp.retry_plan(retries, "billing", "tcp")[0], kuma_dp.retry_plan(retries, "billing", "http")[0],
+                  kuma_dp.retry_plan([], "core", "http")[0]]))
+"""
+    out = subprocess.run([PYTHON, "-c", script, STANDIN], capture_output=True, text=True, check=True, env=clean_env({}))
+    assert json.loads(out.stdout) == [4, [0.05, 0.1, 0.12], 5, 6, 1]
