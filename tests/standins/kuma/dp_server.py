@@ -161,6 +161,8 @@ class DpServer:
                                           for p in self.cp.store.list("MeshTrafficPermission", mesh)],
                "meshRetries": [dict(p.get("spec") or {}, name=p["name"])
                                for p in self.cp.store.list("MeshRetry", mesh)],
+               "meshTimeouts": [dict(p.get("spec") or {}, name=p["name"])
+                                for p in self.cp.store.list("MeshTimeout", mesh)],
                "endpoints": self._endpoints(mesh)}
         if mtls["enabled"]:
             out["mtls"]["identity"] = self._leaf(mesh, mesh_res, mtls, dataplane)

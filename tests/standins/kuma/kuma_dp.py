@@ -298,17 +298,23 @@ class Proxy:
                 conn.close()
                 return
             protocol = (endpoints[0].get("tags") or {}).get("kuma.io/protocol", "tcp")
-            attempts, backoff = retry_plan(config.get("meshRetries") or [], service, protocol)
+            proxy_type = "Gateway" if ((config.get("dataplane") or {}).get("networking") or {}).get("gateway") \
+                else "Sidecar"
+            attempts, backoff = retry_plan(config.get("meshRetries") or [], service, protocol, proxy_type)
+            connect_timeout = _seconds(most_specific(config.get("meshTimeouts") or [], service, proxy_type)
+                                       .get("connectionTimeout"), 5.0)
             upstream = None
             for attempt in range(attempts):
                 config = self.config or {}
                 endpoints = (config.get("endpoints") or {}).get(service) or endpoints
                 target = endpoints[next(self.rr) % len(endpoints)]
                 try:
-                    upstream = socket.create_connection((target["address"], target["port"]), timeout=5)
-                    upstream.settimeout(None)
+                    # MeshTimeout connectionTimeout covers the TCP connect and the TLS handshake (Envoy's
+                    # connect_timeout); a handshake that hangs is a failed connect and is retried.
+                    upstream = socket.create_connection((target["address"], target["port"]), timeout=connect_timeout)
                     if (config.get("mtls") or {}).get("enabled"):
                         upstream = self.tls_contexts()[2].wrap_socket(upstream)
+                    upstream.settimeout(None)
                     break
                 except (OSError, ssl.SSLError) as exc:
                     upstream = None
@@ -439,16 +445,15 @@ def _seconds(text, default):
     return float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[match.group(2)]
 
 
-def retry_plan(retries, service, protocol):
-    """How often an outbound tries to connect, and the pauses between tries, from the mesh's MeshRetry
-    policies (kuma.md §4 "MeshRetry": `to[]` by `Mesh` or `MeshService`, `http.numRetries` with
-    `backOff.baseInterval/maxInterval`, `tcp.maxConnectAttempt`; every Mesh gets `mesh-retry-all-<mesh>`,
-    kuma.md §2 "Defaults created with each Mesh"). Envoy retries a failed connect or TLS handshake
-    ("connect-failure" is part of "5xx"). Stand-in simplification: the most specific `to[]` entry wins
-    (MeshService over Mesh, later over earlier) instead of Kuma's merge, and only connects are retried (a
-    request is never replayed once bytes were forwarded); tcp attempts use the http backoff defaults."""
+def most_specific(policies, service, proxy_type="Sidecar"):
+    """The `default` of the most specific `to[]` entry for `service` among new-style policies (MeshService
+    over Mesh, later over earlier), skipping policies whose top-level targetRef names other `proxyTypes`
+    (kuma.md §4 "New-style policy examples"). Stand-in simplification of Kuma's merge of all matches."""
     best = None
-    for spec in retries:
+    for spec in policies:
+        kinds = (spec.get("targetRef") or {}).get("proxyTypes")
+        if kinds and proxy_type not in kinds:
+            continue
         for entry in spec.get("to") or []:
             ref = entry.get("targetRef") or {}
             if ref.get("kind") == "Mesh":
@@ -459,7 +464,18 @@ def retry_plan(retries, service, protocol):
                 continue
             if best is None or rank >= best[0]:
                 best = (rank, entry.get("default") or {})
-    conf = best[1] if best else {}
+    return best[1] if best else {}
+
+
+def retry_plan(retries, service, protocol, proxy_type="Sidecar"):
+    """How often an outbound tries to connect, and the pauses between tries, from the mesh's MeshRetry
+    policies (kuma.md §4 "MeshRetry": `to[]` by `Mesh` or `MeshService`, `http.numRetries` with
+    `backOff.baseInterval/maxInterval`, `tcp.maxConnectAttempt`; every Mesh gets `mesh-retry-all-<mesh>`,
+    kuma.md §2 "Defaults created with each Mesh"). Envoy retries a failed connect or TLS handshake
+    ("connect-failure" is part of "5xx"). Stand-in simplification: the most specific `to[]` entry wins
+    (MeshService over Mesh, later over earlier) instead of Kuma's merge, and only connects are retried (a
+    request is never replayed once bytes were forwarded); tcp attempts use the http backoff defaults."""
+    conf = most_specific(retries, service, proxy_type)
     http = conf.get("http") or {}
     if protocol in ("http", "http2", "grpc"):
         attempts = 1 + int(http.get("numRetries", 0) or 0)
