@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -203,29 +204,42 @@ class Proxy:
 
     @staticmethod
     def pipe(left, right):
-        def copy(src, dst):
-            try:
-                while True:
-                    data = src.recv(65536)
+        """Copy bytes both ways in ONE thread: an OpenSSL connection must never be read and written from two
+        threads at once (two copying threads crashed the process under load), so both sockets are polled
+        here and each write completes before the next read. Either side ending ends both."""
+        sockets = (left, right)
+        peer = {left: right, right: left}
+        selector = selectors.DefaultSelector()
+        try:
+            for sock in sockets:
+                sock.setblocking(False)
+                selector.register(sock, selectors.EVENT_READ)
+            while True:
+                ready = [sock for sock in sockets if isinstance(sock, ssl.SSLSocket) and sock.pending()]
+                if not ready:
+                    ready = [key.fileobj for key, _mask in selector.select(timeout=300)]
+                    if not ready:
+                        return  # idle for 5 minutes
+                for sock in ready:
+                    try:
+                        data = sock.recv(65536)
+                    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+                        continue
                     if not data:
-                        break
-                    dst.sendall(data)
-            except OSError:
-                pass
-            for sock in (dst,):
+                        return
+                    target = peer[sock]
+                    target.setblocking(True)
+                    target.sendall(data)
+                    target.setblocking(False)
+        except (OSError, ValueError):
+            return
+        finally:
+            selector.close()
+            for sock in sockets:
                 try:
-                    sock.shutdown(socket.SHUT_WR)
+                    sock.close()
                 except OSError:
                     pass
-        other = threading.Thread(target=copy, args=(right, left), daemon=True)
-        other.start()
-        copy(left, right)
-        other.join()
-        for sock in (left, right):
-            try:
-                sock.close()
-            except OSError:
-                pass
 
     def inbound_handler(self, inbound):
         def handle(conn, _peer):
@@ -384,6 +398,7 @@ class Proxy:
         try:
             boot = self.bootstrap(dataplane, token)
             self.session = boot["standin"]["session"]
+            self.poll_interval = float(boot["standin"].get("pollInterval") or 1.0)  # pylint: disable=attribute-defined-outside-init
             log("received bootstrap configuration for %s/%s" % (boot["standin"]["mesh"], boot["standin"]["name"]))
             # As Envoy's xDS stream upstream: a refused stream (a token that does not verify) is logged and
             # retried; the proxy stays up and never ready (kuma.md §2 "Dataplane token endpoint").
@@ -408,7 +423,7 @@ class Proxy:
                                              or (outbound.get("backendRef") or {}).get("name")))
             self.state["ready"] = True
             log("starting Kuma DP version=%s" % buildinfo.version())
-            while not self.stop.wait(1.0):
+            while not self.stop.wait(self.poll_interval):
                 try:
                     self.poll()
                     self.state["ready"] = True
