@@ -568,8 +568,9 @@ class ControlPlane:
         items = [self._overview_of(r) for r in self.store.list("Dataplane", mesh) if all(c(r) for c in checks)]
         return self._paged(items, query, headers, "/meshes/%s/dataplanes/_overview" % mesh)
 
-    def record_connection(self, mesh, name, connected):
-        """For the future kuma-dp stand-in: open (connected=True) or close the DP's xDS subscription."""
+    def record_connection(self, mesh, name, connected, subscription=None):
+        """Open (connected=True; returns the new subscription's id) or close a DP's configuration stream
+        subscription: the one with id ``subscription`` (each stream has its own), else the last open one."""
         with self.store.transaction():
             try:
                 insight = self.store.get("DataplaneInsight", mesh, name)
@@ -579,17 +580,23 @@ class ControlPlane:
                 exists = False
             subs = insight["subscriptions"]
             stamp = now_rfc3339()
+            new_id = None
             if connected:
-                subs.append({"id": str(uuid.uuid4()), "controlPlaneInstanceId": self.instance_id,
+                new_id = str(uuid.uuid4())
+                subs.append({"id": new_id, "controlPlaneInstanceId": self.instance_id,
                              "connectTime": stamp, "status": {"lastUpdateTime": stamp},
                              "version": {"kumaDp": {"version": self.options.version}}})
-            elif subs and "disconnectTime" not in subs[-1]:
-                subs[-1]["disconnectTime"] = stamp
+            else:
+                for sub in reversed(subs):
+                    if "disconnectTime" not in sub and subscription in (None, sub.get("id")):
+                        sub["disconnectTime"] = stamp
+                        break
             del subs[:-5]
             if exists:
                 self.store.update(insight)
             else:
                 self.store.create(insight)
+            return new_id
 
     # ------------------------------------------------------------ tokens endpoint
     def _token(self, kind, user, raw):

@@ -125,7 +125,7 @@ class DpServer:
                 except NotFound:
                     current = None
                 self.cp._save(R.BY_NAME["Dataplane"], session["dataplane"], current)  # pylint: disable=protected-access
-        self.cp.record_connection(mesh, name, True)
+        session["subscription"] = self.cp.record_connection(mesh, name, True)
         self.log("dataplane %s/%s connected (%s lifecycle)" % (mesh, name, "direct" if session["direct"] else "indirect"))
 
     def _authenticate(self, session_id):
@@ -176,7 +176,7 @@ class DpServer:
             self.sessions.pop(request.get("session"), None)
         if not session["authenticated"]:
             return {}
-        self.cp.record_connection(session["mesh"], session["name"], False)
+        self.cp.record_connection(session["mesh"], session["name"], False, session.get("subscription"))
         if session["direct"]:
             try:
                 self.cp.store.delete("Dataplane", session["mesh"], session["name"])
@@ -275,7 +275,7 @@ class DpServer:
         for _sid, session in gone:
             if not session["authenticated"]:
                 continue
-            self.cp.record_connection(session["mesh"], session["name"], False)
+            self.cp.record_connection(session["mesh"], session["name"], False, session.get("subscription"))
             self.log("dataplane %s/%s marked offline after %.1fs without a poll"
                      % (session["mesh"], session["name"], self.idle_timeout))
 
