@@ -74,7 +74,7 @@ def run_dataplane(node):
     # kuma.md §2/§3: the token is checked when the proxy's configuration stream opens; a refused proxy keeps
     # running (its Envoy keeps retrying) but is never ready and never listed, so it is stopped after 15 s.
     return node.run(
-        "cd /tmp/intruder && KUMA_READINESS_PORT=9960 timeout 15 %s/kuma-dp run --cp-address=https://kuma-cp:5678 "
+        "cd /tmp/intruder && KUMA_READINESS_PORT=9960 timeout 10 %s/kuma-dp run --cp-address=https://kuma-cp:5678 "
         "--ca-cert-file=/etc/kuma/kuma-cp-ca.pem --dataplane-file=/tmp/intruder/dp.yaml "
         "--dataplane-token-file=/tmp/intruder/token" % KUMA_BIN)
 
