@@ -1,0 +1,120 @@
+"""The observability scenario as an operator sees it: everything the inventory declares is scraped and up,
+an alert fires when an exporter stops, Grafana shows the platform's data sources and dashboards, and a
+request through Kong leaves a trace in Zipkin. Prometheus and the exporters are the real Debian packages;
+Kong, Kuma, Grafana and Zipkin are the stand-ins (tests/standins)."""
+
+import json
+import time
+import urllib.parse
+
+import testinfra
+
+GRAFANA_AUTH = "admin:obs-grafana-1"
+
+
+def host(name):
+    return testinfra.get_host("podman://" + name)
+
+
+MON = host("obs-mon")
+KONG = host("obs-kong")
+
+
+def get_json(node, url, extra=""):
+    answer = node.run("curl -sf -m 10 %s '%s'" % (extra, url))
+    assert answer.rc == 0, "%s: %s" % (url, answer.stderr)
+    return json.loads(answer.stdout)
+
+
+def prometheus(path):
+    return get_json(MON, "http://127.0.0.1:9090" + path)
+
+
+def query(promql):
+    return prometheus("/api/v1/query?query=" + urllib.parse.quote(promql))["data"]["result"]
+
+
+def eventually(check, timeout=120, interval=3):
+    """Polls until check() returns a truthy value; returns the last value (the assertion is the caller's)."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = check()
+    return value
+
+
+def targets():
+    return prometheus("/api/v1/targets?state=active")["data"]["activeTargets"]
+
+
+def test_every_target_the_inventory_declares_is_up():
+    expected_jobs = {"prometheus", "node", "kong", "kuma_cp", "kuma_dataplanes", "postgres_exporter", "zipkin",
+                     "grafana"}
+
+    def all_up():
+        found = targets()
+        jobs = {t["labels"]["job"] for t in found}
+        return found if expected_jobs <= jobs and all(t["health"] == "up" for t in found) else None
+
+    eventually(all_up)
+    found = targets()
+    down = ["%s %s: %s" % (t["labels"]["job"], t["scrapeUrl"], t["lastError"]) for t in found if t["health"] != "up"]
+    assert not down, down
+    assert expected_jobs <= {t["labels"]["job"] for t in found}
+    # node_exporter on every host of the inventory
+    nodes = {t["labels"]["instance"].split(":")[0] for t in found if t["labels"]["job"] == "node"}
+    assert nodes == {"obs-data", "obs-kong", "obs-mon"}
+
+
+def test_mesh_data_planes_are_found_through_kuma_discovery():
+    # Kong's delegated gateway proxy, listed by kuma-cp's MADS (kuma_sd_configs), scraped on the MeshMetric port
+    dataplanes = [t for t in targets() if t["labels"]["job"] == "kuma_dataplanes"]
+    assert [t["discoveredLabels"].get("__meta_kuma_dataplane") for t in dataplanes] == ["kong-1"]
+    assert dataplanes[0]["discoveredLabels"]["__meta_kuma_mesh"] == "default"
+    assert eventually(lambda: query('envoy_server_live{job="kuma_dataplanes"}'))
+
+
+def test_requests_through_kong_are_counted_and_traced():
+    for _ in range(5):
+        answer = KONG.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/echo/hello.txt")
+        assert answer.stdout == "200"
+    # Kong's prometheus plugin (status code metrics) as Prometheus scraped it from the Status API
+    counted = eventually(lambda: query('sum(kong_http_requests_total{service="echo",code="200"}) >= 5'))
+    assert counted, query("kong_http_requests_total")
+    # Kong's zipkin plugin sent the spans to Zipkin on the monitoring host
+    traces = eventually(lambda: get_json(MON, "http://127.0.0.1:9411/api/v2/traces?serviceName=kong&limit=50"))
+    assert traces, get_json(MON, "http://127.0.0.1:9411/api/v2/services")
+    paths = {span.get("tags", {}).get("http.path") for trace in traces for span in trace}
+    assert "/echo/hello.txt" in paths, traces[:2]
+
+
+def test_backup_freshness_reaches_prometheus_through_the_textfile_collector():
+    fresh = eventually(lambda: query('time() - aic_pgbackrest_last_good_backup_timestamp_seconds < 3600'))
+    assert fresh, query("aic_pgbackrest_last_good_backup_timestamp_seconds")
+    assert query("pg_up == 1"), query("pg_up")
+
+
+def test_alert_fires_when_an_exporter_stops_and_clears_when_it_is_back():
+    data = host("obs-data")
+    data.run("systemctl stop prometheus-postgres-exporter")
+    try:
+        def firing():
+            alerts = prometheus("/api/v1/alerts")["data"]["alerts"]
+            return [a for a in alerts if a["state"] == "firing" and a["labels"].get("job") == "postgres_exporter"]
+
+        fired = eventually(firing, timeout=180)
+        assert fired, prometheus("/api/v1/alerts")
+        assert fired[0]["labels"]["alertname"] == "TargetDown"
+    finally:
+        data.run("systemctl start prometheus-postgres-exporter")
+    assert eventually(lambda: query('up{job="postgres_exporter"} == 1'))
+
+
+def test_grafana_shows_the_platform_data_sources_and_dashboards():
+    assert get_json(MON, "http://127.0.0.1:3000/api/health")["database"] == "ok"
+    sources = {d["uid"]: d for d in get_json(MON, "http://127.0.0.1:3000/api/datasources", "-u " + GRAFANA_AUTH)}
+    assert sources["prometheus"]["type"] == "prometheus" and sources["prometheus"]["url"] == "http://obs-mon:9090"
+    assert sources["zipkin"]["type"] == "zipkin" and sources["zipkin"]["url"] == "http://obs-mon:9411"
+    titles = {d["title"] for d in get_json(MON, "http://127.0.0.1:3000/api/search?type=dash-db", "-u " + GRAFANA_AUTH)}
+    assert len(titles) >= 4, titles
