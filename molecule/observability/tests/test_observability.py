@@ -118,3 +118,36 @@ def test_grafana_shows_the_platform_data_sources_and_dashboards():
     assert sources["zipkin"]["type"] == "zipkin" and sources["zipkin"]["url"] == "http://obs-mon:9411"
     titles = {d["title"] for d in get_json(MON, "http://127.0.0.1:3000/api/search?type=dash-db", "-u " + GRAFANA_AUTH)}
     assert len(titles) >= 4, titles
+
+
+# DB-less Kong on Debian 13 (the kuma scenario's Kong node is DB-less on Debian 12).
+def status_of(node, url, extra=""):
+    return node.run("curl -s -o /dev/null -w '%%{http_code}' %s %s" % (extra, url)).stdout
+
+
+def test_db_less_node_serves_the_declared_routes_and_nothing_else():
+    assert status_of(KONG, "http://127.0.0.1:8007/status/ready") == "200"
+    assert KONG.check_output("curl -sf http://127.0.0.1:8000/echo/hello.txt").strip() == "hello from obs-kong"
+    # The route side_effect.yml added is gone again: the file is what the inventory says.
+    assert status_of(KONG, "http://127.0.0.1:8000/extra/hello.txt") == "404"
+
+
+def test_db_less_key_auth_protects_its_route():
+    assert status_of(KONG, "http://127.0.0.1:8000/private/hello.txt") == "401"
+    assert "hello from" in KONG.check_output("curl -sf -H 'apikey: alice-key-1' http://127.0.0.1:8000/private/hello.txt")
+
+
+def test_db_less_admin_api_refuses_writes():
+    answer = KONG.run("curl -s -w '\\n%{http_code}' -X POST http://127.0.0.1:8001/services -d name=x")
+    body, status = answer.stdout.rsplit("\n", 1)
+    assert status == "405"
+    assert json.loads(body)["code"] == 12
+
+
+def test_db_less_declarative_file_holds_the_platform_plugins_and_is_not_world_readable():
+    declared = KONG.file("/etc/kong/kong.yml")
+    assert declared.group == "kong" and declared.mode == 0o640
+    assert KONG.run("KONG_DATABASE=off kong config parse /etc/kong/kong.yml").rc == 0
+    assert "declarative_config = /etc/kong/kong.yml" in KONG.file("/etc/kong/kong.conf").content_string
+    content = declared.content_string
+    assert "name: prometheus" in content and "http_endpoint: http://obs-mon:9411/api/v2/spans" in content
