@@ -11,7 +11,7 @@ version_added: 0.1.0
 author: aic.gateway maintainers (@aic-gateway)
 description:
   - For the jobs of a table (the prometheus role's C(prometheus_inventory_jobs)) with C(discovery=kuma), when
-    O(kuma_discovery=file): a dict of job name to the list of file_sd entries (C(targets), C(labels)), one
+    O(kuma_discovery=file), a dict of job name to the list of file_sd entries (C(targets), C(labels)), one
     entry per host of the job's groups, with the ports of the host variable named by the job's C(ports_var)
     (default C(kuma_dp_metrics_ports)) or the job's C(ports) (C([5670])).
   - The filter C(prometheus_scrape_configs) points those jobs at C(<file_sd_dir>/<job>.json).

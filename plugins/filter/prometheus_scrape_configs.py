@@ -81,7 +81,7 @@ def port_of(value, where):
     if isinstance(value, int):
         port = value
     else:
-        first = str(value).split(",")[0].strip().split()
+        first = str(value).split(",", maxsplit=1)[0].strip().split()
         match = re.search(r"(?:^|:)(\d+)$", first[0]) if first else None
         if not match:
             raise AnsibleFilterError("prometheus_scrape_configs: %s: no port in %r" % (where, value))
