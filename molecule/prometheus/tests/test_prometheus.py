@@ -83,15 +83,17 @@ def test_every_declared_target_is_up(host):
 
 def test_retention_is_set_the_way_the_version_expects(host):
     version = re.search(r"version (\d+)\.(\d+)\.(\d+)", host.check_output("prometheus --version 2>&1")).groups()
-    flags = _get(host, "/api/v1/status/flags")["data"]
+    # The command line of the running server (its flags API prints 7d as "1w").
+    cmdline = host.check_output("tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value prometheus)/cmdline")
     config = host.file("/etc/prometheus/prometheus.yml").content_string
     if tuple(int(v) for v in version) < (3, 8, 0):
-        assert flags["storage.tsdb.retention.time"] == "7d"
-        assert flags["storage.tsdb.retention.size"] == "1GB"
+        assert "--storage.tsdb.retention.time=7d" in cmdline.split()
+        assert "--storage.tsdb.retention.size=1GB" in cmdline.split()
+        assert _get(host, "/api/v1/status/flags")["data"]["storage.tsdb.retention.time"] in ("7d", "1w")
         assert "retention" not in config
     else:
         assert "retention:" in config and "time: 7d" in config and "size: 1GB" in config
-        assert "--storage.tsdb.retention" not in host.file("/etc/default/prometheus").content_string
+        assert "--storage.tsdb.retention" not in cmdline
 
 
 def test_bad_rule_and_bad_config_were_refused_and_nothing_changed(host):
