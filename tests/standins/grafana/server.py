@@ -408,9 +408,13 @@ def serve(cfg, pidfile=None):
         sys.stderr.write("Error: \u2717 %s\n" % exc)
         return 1
     if pidfile:
-        os.makedirs(os.path.dirname(pidfile) or ".", exist_ok=True)
-        with open(pidfile, "w", encoding="utf-8") as handle:
-            handle.write("%d\n" % os.getpid())
+        try:
+            with open(pidfile, "w", encoding="utf-8") as handle:
+                handle.write("%d\n" % os.getpid())
+        except OSError as exc:
+            sys.stderr.write("Error: \u2717 could not write pidfile %s: %s\n" % (pidfile, exc))
+            server.server_close()
+            return 1
     with open(server.logfile, "a", encoding="utf-8") as handle:
         handle.write('logger=http.server msg="HTTP Server Listen" address=%s:%d\n'
                      % server.server_address[:2])
