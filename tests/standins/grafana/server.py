@@ -256,6 +256,17 @@ class Grafana:
         self.requests = 0
         self.lock = threading.Lock()
 
+    def reload(self, what):
+        prov = self.cfg["paths"]["provisioning"]
+        if what == "datasources":
+            found = load_datasources(prov, self.environ)
+            with self.lock:
+                self.datasources = found
+        else:
+            dashboards, folders = load_dashboards(prov, self.environ)
+            with self.lock:
+                self.dashboards, self.folders = dashboards, folders
+
     def search(self, query):
         kind = query.get("type", [""])[0]
         text = query.get("query", [""])[0].lower()
@@ -387,6 +398,37 @@ class Handler(BaseHTTPRequestHandler):
                 "folderUid": entry["folderUid"], "folderTitle": entry["folder"] or "General",
                 "version": dash["version"]}})
         return self.send(404, {"message": "Not found"})
+
+
+    # Reload of provisioning, as upstream's pkg/api/admin_provisioning.go (swagger routes
+    # `POST /admin/provisioning/{dashboards,datasources}/reload`, "Reloads the provisioning config
+    # files ... again"; basic auth, Grafana admin; 200 {"message": "Dashboards config reloaded"} as
+    # in pkg/api/admin_provisioning_test.go; "Datasources config reloaded" by analogy, UNCONFIRMED;
+    # a failing reload answers 500).
+    RELOADS = {
+        "/api/admin/provisioning/dashboards/reload": ("dashboards", "Dashboards config reloaded"),
+        "/api/admin/provisioning/datasources/reload": ("datasources", "Datasources config reloaded"),
+    }
+
+    def do_POST(self):  # noqa: N802  pylint: disable=invalid-name
+        app = self.server.app
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        path = urlsplit(self.path).path.rstrip("/")
+        if path not in self.RELOADS:
+            return self.send(404, {"message": "Not found"})
+        user, error = self.user()
+        if user is None:
+            return self.send(401, error)
+        if not user["isGrafanaAdmin"]:
+            return self.send(403, {"message": "Permission denied"})
+        what, message = self.RELOADS[path]
+        try:
+            app.reload(what)
+        except ConfigError as exc:
+            return self.send(500, {"message": "Failed to reload %s: %s" % (what, exc)})
+        return self.send(200, {"message": message})
 
 
 def make_server(cfg, environ=None):

@@ -155,6 +155,52 @@ def test_provisioned_datasources_and_dashboards(site):
         stop(proc)
 
 
+def post(url, auth=None):
+    request = urllib.request.Request(url, data=b"", method="POST")
+    if auth:
+        token = base64.b64encode(("%s:%s" % auth).encode()).decode()
+        request.add_header("Authorization", "Basic " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_provisioning_reload_api(site):
+    """pkg/api/admin_provisioning.go: `POST /api/admin/provisioning/{datasources,dashboards}/reload`
+    re-reads the provisioning files while running (basic auth, Grafana admin); a file that
+    fails to load answers 500 and keeps what was loaded."""
+    tmp_path = site[0]
+    proc, base = start(*site)
+    auth = ("admin", "first-pw")
+    try:
+        assert post(base + "/api/admin/provisioning/datasources/reload")[0] == 401
+        assert post(base + "/api/admin/provisioning/datasources/reload", ("admin", "nope"))[0] == 401
+        (tmp_path / "provisioning" / "datasources" / "aic.yml").write_text(
+            "apiVersion: 1\ndatasources:\n  - name: Prom2\n    type: prometheus\n"
+            "    url: http://prom2:9090\n")
+        (tmp_path / "dashboards" / "hosts.json").unlink()
+        names = {d["name"] for d in json.loads(get(base + "/api/datasources", auth)[1])}
+        assert names == {"Prometheus", "Zipkin"}
+        status, body = post(base + "/api/admin/provisioning/datasources/reload", auth)
+        assert status == 200 and json.loads(body) == {"message": "Datasources config reloaded"}
+        names = {d["name"] for d in json.loads(get(base + "/api/datasources", auth)[1])}
+        assert names == {"Prom2"}
+        uids = {h["uid"] for h in json.loads(get(base + "/api/search?type=dash-db", auth)[1])}
+        assert uids == {"aic-kong", "aic-hosts"}
+        status, body = post(base + "/api/admin/provisioning/dashboards/reload", auth)
+        assert status == 200 and json.loads(body) == {"message": "Dashboards config reloaded"}
+        uids = {h["uid"] for h in json.loads(get(base + "/api/search?type=dash-db", auth)[1])}
+        assert uids == {"aic-kong"}
+        (tmp_path / "provisioning" / "datasources" / "aic.yml").write_text("datasources: [\n")
+        assert post(base + "/api/admin/provisioning/datasources/reload", auth)[0] == 500
+        names = {d["name"] for d in json.loads(get(base + "/api/datasources", auth)[1])}
+        assert names == {"Prom2"}
+    finally:
+        stop(proc)
+
+
 def test_basic_auth(site):
     """Basic auth: no credentials or a wrong password → 401 (messageId
     `password-auth.failed` for a wrong password); the right one → 200 on /api/user."""
