@@ -399,7 +399,6 @@ class Handler(BaseHTTPRequestHandler):
                 "version": dash["version"]}})
         return self.send(404, {"message": "Not found"})
 
-
     # Reload of provisioning, as upstream's pkg/api/admin_provisioning.go (swagger routes
     # `POST /admin/provisioning/{dashboards,datasources}/reload`, "Reloads the provisioning config
     # files ... again"; basic auth, Grafana admin; 200 {"message": "Dashboards config reloaded"} as
