@@ -141,3 +141,12 @@ def test_unit_is_the_packages_with_a_hardening_drop_in(name):
 def test_port_3000_is_reachable_from_the_other_host():
     answer = host("grafana-deb13").run("curl -s -m 10 http://grafana-deb12:3000/api/health")
     assert json.loads(answer.stdout)["database"] == "ok"
+
+
+def test_rotated_repository_key_reaches_the_host():
+    # The side effect re-signed the repository with a new key; the role fetched it and apt still works.
+    seen = json.loads(host("grafana-deb12").file("/var/tmp/grafana-key-rotation.json").content_string)
+    assert seen["key_before"] != seen["key_after"]
+    assert seen["key_after"].strip() == seen["served_key"].strip()
+    assert int(seen["apt_update_rc"]) == 0, seen["apt_update_output"]
+    assert "NO_PUBKEY" not in seen["apt_update_output"] and "EXPKEYSIG" not in seen["apt_update_output"]
