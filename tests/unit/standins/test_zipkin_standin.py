@@ -70,7 +70,7 @@ def server(jar):
     proc, base = start(jar)
     yield base
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=10)
+    out = proc.communicate(timeout=10)[0]
     assert "stopped" in out
 
 
@@ -119,9 +119,9 @@ def test_post_and_query(server):
     assert len(traces[0]) == 2
     assert json.loads(http("GET", server + "/api/v2/traces?serviceName=nobody")[1]) == []
 
-    status, body, _ = http("GET", server + "/api/v2/trace/86154A4BA6E91385")
+    status, body = http("GET", server + "/api/v2/trace/86154A4BA6E91385")[:2]
     assert status == 200 and {s["id"] for s in json.loads(body)} == {"86154a4ba6e91385", "4d1e00c0db9010db"}
-    status, body, _ = http("GET", server + "/api/v2/trace/ffffffffffffffff")
+    status, body = http("GET", server + "/api/v2/trace/ffffffffffffffff")[:2]
     assert status == 404 and body == "ffffffffffffffff not found"
     assert "zipkin_collector_spans_total{transport=\"http\",} 3.0" in http("GET", server + "/prometheus")[1]
 
