@@ -3,6 +3,8 @@ role configured it, and the port is open to the declared network. Zipkin here is
 (tests/standins/zipkin, NOT Zipkin)."""
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -127,7 +129,7 @@ def test_unit_is_hardened_and_treats_sigterm_as_a_clean_stop(name):
 
 
 def test_a_stop_is_clean_and_the_server_comes_back():
-    # Runs last: it stops the server on one host. A JVM stopped by SIGTERM exits 143, which the unit
+    # Runs after the span tests: it stops the server on one host. A JVM stopped by SIGTERM exits 143, which the unit
     # counts as success (SuccessExitStatus=143), so a stop is not a failure and Restart=on-failure stays quiet.
     host = node(HOSTS[0])
     host.check_output("systemctl stop zipkin")
@@ -137,3 +139,22 @@ def test_a_stop_is_clean_and_the_server_comes_back():
     host.check_output("systemctl start zipkin")
     up = host.run("for i in $(seq 60); do curl -sf http://127.0.0.1:9411/health && exit 0; sleep 1; done; exit 1")
     assert up.rc == 0, up.stdout
+
+
+def test_storage_password_never_shows_in_a_diff():
+    # A check-mode run with Elasticsearch storage and its password: the env file would change (so its task
+    # ran and had something to show), but neither the password nor the file's content is printed.
+    secret = "zk-es-s3cret-4711"
+    extra = json.dumps({"zipkin_storage_type": "elasticsearch",
+                        "zipkin_storage_env": {"ES_HOSTS": "http://es1:9200", "ES_USERNAME": "zipkin",
+                                               "ES_PASSWORD": secret}})
+    inventory = os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"])
+    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")
+    run = subprocess.run(["ansible-playbook", "--check", "--diff", "-i", inventory, "--limit", HOSTS[0],
+                          "-e", extra, playbook], capture_output=True, text=True, env=os.environ.copy(), check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    env_task = output.split("Write the environment file", 1)[-1].split("TASK [", 1)[0]
+    assert "changed: [%s]" % HOSTS[0] in env_task, output[-4000:]
+    assert secret not in output
+    assert "ES_HOSTS" not in output
