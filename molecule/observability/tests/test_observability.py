@@ -79,9 +79,9 @@ def test_mesh_data_planes_are_scraped_on_the_meshmetric_port():
 
 
 def test_requests_through_kong_are_counted_and_traced():
-    for _ in range(5):
+    for attempt in range(5):
         answer = KONG.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/echo/hello.txt")
-        assert answer.stdout == "200"
+        assert answer.stdout == "200", "request %d" % attempt
     # Kong's prometheus plugin (status code metrics) as Prometheus scraped it from the Status API
     counted = eventually(lambda: query('sum(kong_http_requests_total{service="echo",code="200"}) >= 5'))
     assert counted, query("kong_http_requests_total")
