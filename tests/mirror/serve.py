@@ -28,12 +28,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def wait_listening(port, timeout=10.0):
+def wait_listening(port, child, pidfile, timeout=10.0):
+    """True once the child wrote its pid (it does so after binding) and the port answers; False when the child
+    died first (for example because another process already holds the port)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return True
+        if os.waitpid(child, os.WNOHANG) != (0, 0):
+            return False
+        try:
+            with open(pidfile, encoding="utf-8") as handle:
+                written = handle.read().strip() == str(child)
+        except OSError:
+            written = False
+        if written:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return True
         time.sleep(0.1)
     return False
 
@@ -49,8 +59,12 @@ def main():
     parser.add_argument("--daemon", action="store_true", help="return once the server is listening")
     args = parser.parse_args()
 
-    if args.daemon and os.fork() > 0:
-        sys.exit(0 if wait_listening(args.port) else 1)
+    if args.daemon:
+        child = os.fork()
+        if child > 0:
+            if wait_listening(args.port, child, args.pidfile):
+                sys.exit(0)
+            sys.exit("serve.py: the mirror did not start on port %d (is another process using it?)" % args.port)
     if args.daemon:
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDWR)
