@@ -33,7 +33,9 @@ options:
         C(scheme), C(labels) (dict, added to every target), C(scrape) (dict merged into the scrape config,
         for example C(scrape_interval)) and C(discovery) (C(static) or C(kuma)).
       - Kuma jobs also take C(mads_groups), C(mads_port_var), C(mads_port) (5676), C(ports_var) (a host
-        variable holding a list of ports) and C(ports) (C([5670])).
+        variable holding a list of ports), C(ports) (C([5670])) and C(dataplanes_var) (C(kuma_dp_dataplanes)).
+      - With file discovery, a host without its own C(ports_var) gets C(ports) only when its C(dataplanes_var) is a
+        non-empty list: a host in the group that runs no data plane has no metrics to scrape.
     type: list
     elements: dict
     required: true
@@ -133,9 +135,11 @@ def host_port(job, hostvars, host):
 def kuma_file_targets(job, hostvars, hosts):
     entries = []
     for host in hosts:
-        ports = (hostvars.get(host) or {}).get(job.get("ports_var") or "kuma_dp_metrics_ports")
+        own = hostvars.get(host) or {}
+        ports = own.get(job.get("ports_var") or "kuma_dp_metrics_ports")
         if ports is None:
-            ports = job.get("ports", [5670])
+            # kuma_dp's default is no data plane: such a host serves no data plane metrics.
+            ports = job.get("ports", [5670]) if own.get(job.get("dataplanes_var") or "kuma_dp_dataplanes") else []
         if not isinstance(ports, list):
             raise AnsibleFilterError("prometheus_scrape_configs: job %s, host %s: metrics ports must be a list"
                                      % (job["name"], host))

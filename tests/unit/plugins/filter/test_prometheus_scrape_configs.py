@@ -18,7 +18,8 @@ GROUPS = {"all": ["mon1", "kong1", "kong2", "cp1", "svc1"], "monitoring": ["mon1
           "kong_dp": ["kong1", "kong2"], "kuma_cp": ["cp1"], "kuma_dp": ["kong1", "svc1"], "zipkin": []}
 HOSTVARS = {
     "mon1": {},
-    "kong1": {"kong_status_listen": "0.0.0.0:8100", "prometheus_target_address": "10.0.0.11"},
+    "kong1": {"kong_status_listen": "0.0.0.0:8100", "prometheus_target_address": "10.0.0.11",
+              "kuma_dp_dataplanes": [{"name": "kong-gateway"}]},
     "kong2": {},
     "cp1": {"prometheus_target_address": "10.0.0.20"},
     "svc1": {"kuma_dp_metrics_ports": [5670, 5671], "node_exporter_listen_address": "127.0.0.1:9200"},
@@ -62,6 +63,15 @@ def test_kuma_data_planes_from_a_file():
         {"targets": ["10.0.0.11:5670"], "labels": {"host": "kong1"}},
         {"targets": ["svc1:5670", "svc1:5671"], "labels": {"host": "svc1"}}]}
     assert prometheus_file_sd_targets(GROUPS, HOSTVARS, JOBS) == {}
+
+
+def test_kuma_hosts_without_data_planes_are_not_targets():
+    # svc2 is in kuma_dp (say, through a parent group) but declares no data plane: nothing listens on 5670 there,
+    # so a target for it would only ever be down. kong3 declares none either (kuma_dp's default is []).
+    groups = dict(GROUPS, kuma_dp=["kong1", "svc1", "svc2", "kong3"], all=GROUPS["all"] + ["svc2", "kong3"])
+    hostvars = dict(HOSTVARS, svc2={"kuma_dp_dataplanes": []}, kong3={})
+    files = prometheus_file_sd_targets(groups, hostvars, JOBS, kuma_discovery="file")
+    assert [entry["labels"]["host"] for entry in files["kuma_dataplanes"]] == ["kong1", "svc1"]
 
 
 def test_labels_path_and_extra_scrape_settings():
