@@ -35,7 +35,7 @@ options:
       - Kuma jobs also take C(mads_groups), C(mads_port_var), C(mads_port) (5676), C(ports_var) (a host
         variable holding a list of ports), C(ports) (C([5670])) and C(dataplanes_var) (C(kuma_dp_dataplanes)).
       - With file discovery, a host without its own C(ports_var) gets C(ports) only when its C(dataplanes_var) is a
-        non-empty list: a host in the group that runs no data plane has no metrics to scrape.
+        non-empty list, since a host in the group that runs no data plane has no metrics to scrape.
     type: list
     elements: dict
     required: true
