@@ -32,6 +32,10 @@ KONG_VERSIONS = ["3.9.2", "3.9.3"]
 # Nor can Kuma: the lab fetches the stand-in Kuma tarball (tests/standins/kuma, NOT Kuma) from the same
 # mirror, as <mirror>/kuma/<version>/<file> with its .sha256, exactly as the roles fetch the real one.
 KUMA_VERSION = "2.14.3"
+# Nor can Grafana and Zipkin: a stand-in grafana package in a signed repository laid out like
+# apt.grafana.com (at the mirror's root) and a stand-in Zipkin exec jar as <mirror>/zipkin/<version>/<file>.
+GRAFANA_VERSION = "12.0.2"
+ZIPKIN_VERSION = "3.6.1"
 # What the stand-in's Python programs need on the mesh hosts (the real kuma-cp / kuma-dp are static).
 KUMA_STANDIN_PACKAGES = ["python3-yaml", "python3-psycopg2", "openssl"]
 
@@ -95,6 +99,12 @@ def mirror_up():
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([os.path.join(ROOT, "tests", "standins", "kuma", "package", "build-tarball"), www, KUMA_VERSION],
                    check=True, stdout=subprocess.DEVNULL)
+    if not os.path.exists(os.path.join(www, "zipkin", ZIPKIN_VERSION, "zipkin-server-%s-exec.jar.sha256" % ZIPKIN_VERSION)):
+        subprocess.run([os.path.join(ROOT, "tests", "standins", "zipkin", "build-jar"), www, ZIPKIN_VERSION],
+                       check=True, stdout=subprocess.DEVNULL)
+    if not os.path.exists(os.path.join(www, "gpg-full.key")):
+        subprocess.run([os.path.join(ROOT, "tests", "standins", "grafana", "package", "build-repo"), www,
+                        GRAFANA_VERSION], check=True, stdout=subprocess.DEVNULL)
     pidfile = os.path.join(MIRROR_DIR, "mirror.pid")
     if os.path.exists(pidfile):
         try:
@@ -208,7 +218,24 @@ def write_inventory(hosts, release, nofile):
             "        spec:\n"
             "          targetRef: {kind: Mesh}\n"
             "          from: [{targetRef: {kind: MeshSubset, tags: {kuma.io/service: kong}}, default: {action: Allow}}]\n"
-            % (release, MIRROR_PORT, MIRROR_PORT, nofile, nofile, MIRROR_PORT, nofile, nofile)
+            "# Observability: Grafana from the stand-in repository on the lab mirror (lab-only password),\n"
+            "# Zipkin's stand-in jar from the mirror; Prometheus on the monitoring host scrapes every host.\n"
+            "grafana_repo_url: http://host.containers.internal:%d\n"
+            "grafana_repo_key_url: http://host.containers.internal:%d/gpg-full.key\n"
+            "grafana_admin_password: lab-only-grafana-password\n"
+            "grafana_secret_key: lab-only-grafana-secret-key\n"
+            "grafana_limit_nofile: %d\n"
+            "zipkin_limit_nofile: %d\n"
+            "zipkin_java_heap: 256m\n"
+            "grafana_firewall_sources: [10.0.0.0/8]\n"
+            "prometheus_firewall_sources: [10.0.0.0/8]\n"
+            "zipkin_firewall_sources: [10.0.0.0/8]\n"
+            "node_exporter_firewall_sources: [10.0.0.0/8]\n"
+            "postgres_exporter_firewall_sources: [10.0.0.0/8]\n"
+            "loadbalancer_metrics_sources: [10.0.0.0/8]\n"
+            "kuma_cp_mads_firewall_sources: [10.0.0.0/8]\n"
+            "kuma_dp_metrics_firewall_sources: [10.0.0.0/8]\n"
+            % (release, MIRROR_PORT, MIRROR_PORT, nofile, nofile, MIRROR_PORT, nofile, nofile, MIRROR_PORT, MIRROR_PORT, nofile, nofile)
         )
 
 

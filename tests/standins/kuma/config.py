@@ -47,6 +47,8 @@ DEFAULTS = {
         "authn": {"dpProxy": {"type": ""}, "enableReloadableTokens": False},
     },
     "diagnostics": {"serverPort": 5680},
+    # kuma.md §2 "Key config": monitoringAssignmentServer.port 5676, "MADS for Prometheus `kuma_sd_configs`"
+    "monitoringAssignmentServer": {"port": 5676},
     "multizone": {"zone": {"name": "default", "globalAddress": ""}},
     "defaults": {"skipMeshCreation": False, "createMeshRoutingResources": False},
     "metrics": {"dataplane": {"idleTimeout": "5m"}},
@@ -90,6 +92,7 @@ ENV = {
     "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE": ("dpServer.authn.dpProxy.type", str),
     "KUMA_DP_SERVER_AUTHN_ENABLE_RELOADABLE_TOKENS": ("dpServer.authn.enableReloadableTokens", bool),
     "KUMA_DIAGNOSTICS_SERVER_PORT": ("diagnostics.serverPort", int),
+    "KUMA_MONITORING_ASSIGNMENT_SERVER_PORT": ("monitoringAssignmentServer.port", int),
     "KUMA_MULTIZONE_ZONE_NAME": ("multizone.zone.name", str),
     "KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS": ("multizone.zone.globalAddress", str),
     "KUMA_DEFAULTS_SKIP_MESH_CREATION": ("defaults.skipMeshCreation", bool),

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 
+import mads
 import pki
 import resources as R
 import tokens as T
@@ -163,7 +164,8 @@ class DpServer:
                                for p in self.cp.store.list("MeshRetry", mesh)],
                "meshTimeouts": [dict(p.get("spec") or {}, name=p["name"])
                                 for p in self.cp.store.list("MeshTimeout", mesh)],
-               "endpoints": self._endpoints(mesh)}
+               "endpoints": self._endpoints(mesh),
+               "metrics": mads.prometheus_backend(self.cp.store.list("MeshMetric", mesh))}
         if mtls["enabled"]:
             out["mtls"]["identity"] = self._leaf(mesh, mesh_res, mtls, dataplane)
         return out

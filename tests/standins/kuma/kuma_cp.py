@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import buildinfo  # noqa: E402  pylint: disable=wrong-import-position
 import config as C  # noqa: E402  pylint: disable=wrong-import-position
+import mads  # noqa: E402  pylint: disable=wrong-import-position
 import pki  # noqa: E402  pylint: disable=wrong-import-position
 import tokens as T  # noqa: E402  pylint: disable=wrong-import-position
 from api import ControlPlane, Options  # noqa: E402  pylint: disable=wrong-import-position
@@ -79,6 +80,28 @@ class DpHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = _any
+
+
+class MadsHandler(BaseHTTPRequestHandler):
+    """MADS v1 over HTTP for Prometheus' `kuma_sd_configs` (see mads.py for the facts)."""
+    protocol_version = "HTTP/1.1"
+    cp = None
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        return
+
+    def do_POST(self):  # pylint: disable=invalid-name
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.split("?")[0] != mads.PATH:
+            status, data = 404, b"404 page not found\n"
+        else:
+            status, data = mads.discovery(self.cp.store, body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
 
 def open_store(cfg, version):
@@ -150,6 +173,9 @@ def cmd_run(args):
         diag = Server(("0.0.0.0", cfg["diagnostics"]["serverPort"]),
                       type("BoundDiag", (DiagHandler,), {"cp": cp, "state": state}))
         servers.append(("diagnostics server", diag))
+        madss = Server(("0.0.0.0", cfg["monitoringAssignmentServer"]["port"]),
+                       type("BoundMads", (MadsHandler,), {"cp": cp}))
+        servers.append(("monitoring assignment server (MADS)", madss))
         dps = Server(("0.0.0.0", cfg["dpServer"]["port"]), type("BoundDp", (DpHandler,), {"dp": dp}))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -94,6 +94,66 @@ class Proxy:
         self.rr = itertools.count()
         self.tls = None            # (fingerprint, server ctx, client ctx)
         self.lock = threading.Lock()
+        self.stats = {}            # (cluster, stat) -> value, see metrics_text()
+        self.metrics_server = None
+
+    # ------------------------------------------------------------ metrics
+    def count(self, cluster, stat, delta=1):
+        with self.lock:
+            self.stats[(cluster, stat)] = self.stats.get((cluster, stat), 0) + delta
+
+    def metrics_text(self):
+        """Envoy's cluster statistics in Envoy's Prometheus form: `cluster.<name>.<stat>` becomes
+        `envoy_cluster_<stat>{envoy_cluster_name="<name>"}` (envoyproxy.io docs "Cluster statistics":
+        upstream_cx_total Counter, upstream_cx_active Gauge, upstream_cx_connect_fail Counter; Envoy's
+        `/stats/prometheus` output). The stand-in counts TCP connections per outbound service, per inbound
+        (`localhost_<servicePort>`), and reports `envoy_server_live 1`."""
+        kinds = {"upstream_cx_total": "counter", "upstream_cx_connect_fail": "counter",
+                 "upstream_cx_active": "gauge"}
+        with self.lock:
+            stats = dict(self.stats)
+        lines = ["# TYPE envoy_server_live gauge", "envoy_server_live 1"]
+        for stat, kind in sorted(kinds.items()):
+            lines.append("# TYPE envoy_cluster_%s %s" % (stat, kind))
+            for (cluster, name), value in sorted(stats.items()):
+                if name == stat:
+                    lines.append('envoy_cluster_%s{envoy_cluster_name="%s"} %d' % (stat, cluster, value))
+        return "\n".join(lines) + "\n"
+
+    def serve_metrics(self, address):
+        """kuma.md §6 MeshMetric `backends: [{type: Prometheus, prometheus: {port, path}}]`: the data plane serves
+        its metrics on that port and path of its address (real kuma-dp merges Envoy's stats there)."""
+        backend = (self.config or {}).get("metrics")
+        if not backend or self.metrics_server is not None:
+            return
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+                return
+
+            def do_GET(self):  # pylint: disable=invalid-name
+                if self.path.split("?")[0] == backend["path"]:
+                    status, body = 200, proxy.metrics_text().encode()
+                else:
+                    status, body = 404, b""
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        try:
+            server = ThreadingHTTPServer((address, backend["port"]), Handler)
+        except OSError as exc:
+            log("cannot serve metrics on %s:%d: %s" % (address, backend["port"], exc), "error")
+            return
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.metrics_server = server
+        log("serving metrics on %s:%d%s" % (address, backend["port"], backend["path"]))
 
     # ------------------------------------------------------------ CP client
     def cp_context(self):
@@ -269,16 +329,26 @@ class Proxy:
                     if verdict != "Allow":
                         self.deny(conn, inbound)
                         return
+            cluster = "localhost_%d" % (inbound.get("servicePort") or inbound["port"])
             try:
                 upstream = socket.create_connection((inbound.get("serviceAddress") or "127.0.0.1",
                                                      inbound.get("servicePort") or inbound["port"]), timeout=5)
                 upstream.settimeout(None)
             except OSError as exc:
+                self.count(cluster, "upstream_cx_connect_fail")
                 log("inbound %s: application unreachable: %s" % (inbound["port"], exc), "error")
                 conn.close()
                 return
-            self.pipe(conn, upstream)
+            self.counted_pipe(cluster, conn, upstream)
         return handle
+
+    def counted_pipe(self, cluster, conn, upstream):
+        self.count(cluster, "upstream_cx_total")
+        self.count(cluster, "upstream_cx_active")
+        try:
+            self.pipe(conn, upstream)
+        finally:
+            self.count(cluster, "upstream_cx_active", -1)
 
     @staticmethod
     def deny(conn, inbound):
@@ -332,6 +402,7 @@ class Proxy:
                     break
                 except (OSError, ssl.SSLError) as exc:
                     upstream = None
+                    self.count(service, "upstream_cx_connect_fail")
                     where = "%s:%s" % (target["address"], target["port"])
                     log("outbound %s: %s unreachable (attempt %d of %d): %s"
                         % (outbound["port"], where, attempt + 1, attempts, exc), "error")
@@ -340,7 +411,7 @@ class Proxy:
             if upstream is None:
                 conn.close()
                 return
-            self.pipe(conn, upstream)
+            self.counted_pipe(service, conn, upstream)
         return handle
 
     # ------------------------------------------------------------ readiness
@@ -421,11 +492,13 @@ class Proxy:
                 self.listen(outbound.get("address") or "127.0.0.1", outbound["port"], self.outbound_handler(outbound),
                             "outbound %s" % ((outbound.get("tags") or {}).get("kuma.io/service")
                                              or (outbound.get("backendRef") or {}).get("name")))
+            self.serve_metrics(net["address"] if net.get("address") not in ("localhost",) else "127.0.0.1")
             self.state["ready"] = True
             log("starting Kuma DP version=%s" % buildinfo.version())
             while not self.stop.wait(self.poll_interval):
                 try:
                     self.poll()
+                    self.serve_metrics(net["address"] if net.get("address") not in ("localhost",) else "127.0.0.1")
                     self.state["ready"] = True
                 except Fatal as exc:
                     self.state["ready"] = False
@@ -446,6 +519,9 @@ class Proxy:
                 log("could not deregister: %s" % exc, "error")
             for sock in self.listeners:
                 sock.close()
+            if self.metrics_server is not None:
+                self.metrics_server.shutdown()
+                self.metrics_server.server_close()
             log("stopping Kuma DP")
             return 0
         finally:

@@ -55,13 +55,14 @@ class ControlPlane:
     """A `kuma-cp run` process on free loopback ports."""
 
     def __init__(self, tmp_path, env=None, cmd=None):
-        self.ports = {"api": free_port(), "diag": free_port(), "dp": free_port()}
+        self.ports = {"api": free_port(), "diag": free_port(), "dp": free_port(), "mads": free_port()}
         self.work = str(tmp_path / "cp-work")
         self.env = clean_env({"KUMA_GENERAL_WORK_DIR": self.work,
                               "KUMA_API_SERVER_HTTP_INTERFACE": "127.0.0.1",
                               "KUMA_API_SERVER_HTTP_PORT": str(self.ports["api"]),
                               "KUMA_DIAGNOSTICS_SERVER_PORT": str(self.ports["diag"]),
-                              "KUMA_DP_SERVER_PORT": str(self.ports["dp"])})
+                              "KUMA_DP_SERVER_PORT": str(self.ports["dp"]),
+                              "KUMA_MONITORING_ASSIGNMENT_SERVER_PORT": str(self.ports["mads"])})
         self.env.update(env or {})
         self.cmd = cmd or [PYTHON, os.path.join(STANDIN, "kuma_cp.py")]
         self.log = open(str(tmp_path / "cp.log"), "w+", encoding="utf-8")  # pylint: disable=consider-using-with
@@ -88,6 +89,10 @@ class ControlPlane:
     @property
     def diag(self):
         return "http://127.0.0.1:%d" % self.ports["diag"]
+
+    @property
+    def mads(self):
+        return "http://127.0.0.1:%d/v3/discovery:monitoringassignments" % self.ports["mads"]
 
     @property
     def dp_url(self):

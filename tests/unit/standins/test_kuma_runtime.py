@@ -441,3 +441,48 @@ print(json.dumps([attempts, [round(next(pauses), 3) for _attempt in range(3)],
 """
     out = subprocess.run([PYTHON, "-c", script, STANDIN], capture_output=True, text=True, check=True, env=clean_env({}))
     assert json.loads(out.stdout) == [4, [0.05, 0.1, 0.12], 5, 6, 1]
+
+
+def test_meshmetric_data_planes_serve_metrics_and_mads_lists_them(tmp_path, cp):
+    """kuma.md §6 MeshMetric `backends: [{type: Prometheus, prometheus: {port, path}}]`; kuma.md §2 MADS on
+    `monitoringAssignmentServer.port` "for Prometheus `kuma_sd_configs`": prometheus/prometheus
+    discovery/xds/client.go POSTs a JSON DiscoveryRequest to `/v3/discovery:monitoringassignments`, 304 means
+    unchanged; kuma.go reads `MonitoringAssignment` targets (name, scheme, address, metricsPath). The data plane's
+    metrics are Envoy cluster statistics in Envoy's Prometheus naming (envoyproxy.io "Cluster statistics")."""
+    metrics_port = free_port()
+    cp.put("/meshes/default/meshmetrics/metrics", {
+        "type": "MeshMetric", "mesh": "default", "name": "metrics",
+        "spec": {"targetRef": {"kind": "Mesh"},
+                 "default": {"backends": [{"type": "Prometheus",
+                                           "prometheus": {"port": metrics_port, "path": "/metrics"}}]}}})
+    echo = EchoServer("backend")
+    inbound, outbound = free_port(), free_port()
+    backend = Dataplane(tmp_path, cp, "backend", dataplane_yaml(
+        "backend-1", address="127.0.0.2", inbound=[(inbound, echo.port, "backend", "http")]),
+        cp.token(tags={"kuma.io/service": ["backend"]}))
+    web = Dataplane(tmp_path, cp, "web", dataplane_yaml("web-1", gateway="web", outbound=[(outbound, "backend")]),
+                    cp.token(name="web-1"))
+    try:
+        backend.wait_ready()
+        web.wait_ready()
+        wait_for(lambda: get_via(outbound)[0] == 200)
+        status, body = http("POST", cp.mads + "?fetch-timeout=2m", {
+            "typeUrl": "type.googleapis.com/kuma.observability.v1.MonitoringAssignment", "node": {"id": "test"}})
+        assert status == 200
+        answer = json.loads(body)
+        targets = {t["name"]: t for r in answer["resources"] for t in r["targets"]}
+        assert targets["backend-1"]["address"] == "127.0.0.2:%d" % metrics_port
+        assert targets["web-1"]["address"] == "127.0.0.1:%d" % metrics_port
+        assert {t["metricsPath"] for t in targets.values()} == {"/metrics"}
+        assert {r["service"] for r in answer["resources"]} == {"backend", "web"}
+        again = http("POST", cp.mads, {"versionInfo": answer["versionInfo"], "node": {"id": "test"}})
+        assert again[0] == 304
+        web_metrics = http("GET", "http://127.0.0.1:%d/metrics" % metrics_port)
+        assert web_metrics[0] == 200
+        assert 'envoy_cluster_upstream_cx_total{envoy_cluster_name="backend"}' in web_metrics[1]
+        backend_metrics = http("GET", "http://127.0.0.2:%d/metrics" % metrics_port)[1]
+        assert 'envoy_cluster_upstream_cx_total{envoy_cluster_name="localhost_%d"}' % echo.port in backend_metrics
+    finally:
+        web.stop()
+        backend.stop()
+        echo.close()

@@ -25,7 +25,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
-MODULES = ["api.py", "buildinfo.py", "config.py", "cp_api.py", "dp_server.py", "kuma_cp.py", "kuma_dp.py",
+MODULES = ["api.py", "buildinfo.py", "config.py", "cp_api.py", "dp_server.py", "kuma_cp.py", "kuma_dp.py", "mads.py",
            "mtp.py", "pki.py", "resources.py", "store.py", "store_pg.py", "tokens.py", "tools.py"]
 ENTRY = {
     "kuma-cp": "import sys\nimport kuma_cp\nsys.exit(kuma_cp.main())\n",
