@@ -14,9 +14,13 @@ import argparse
 import json
 import os
 import resource
+import secrets
+import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVENTORY_DIR = os.path.join(ROOT, "inventories", "lab")
@@ -37,6 +41,12 @@ KUMA_VERSION = "2.14.3"
 GRAFANA_VERSION = "12.0.2"
 ZIPKIN_VERSION = "3.6.1"
 # What the stand-in's Python programs need on the mesh hosts (the real kuma-cp / kuma-dp are static).
+# The demo's consumer: its API key is made once per lab (`up`), kept in .build/, never committed.
+DEMO_KEY_FILE = os.path.join(ROOT, ".build", "lab-demo-api-key")
+DEMO_CONSUMER = "demo"
+DEMO_PATHS = ["/core/items", "/ai/", "/blog/"]
+SMOKE_REPORT = os.path.join(ROOT, ".build", "lab-smoke.json")
+LAB_GRAFANA_PASSWORD = "lab-only-grafana-password"
 KUMA_STANDIN_PACKAGES = ["python3-yaml", "python3-psycopg2", "openssl"]
 
 # Where each part of the platform lives. With N hosts, part i goes to host (i mod N) + 1, so one
@@ -54,6 +64,88 @@ SLOTS = [
 EMPTY_GROUPS = ["kong_cp", "kong_dp", "kuma_cp_global"]
 # Hosts that run Kuma data plane proxies: Kong (its delegated gateway proxy) and the service hosts.
 DERIVED_GROUPS = {"kuma_dp": ["kong", "services"]}
+
+
+# Each component the lab cannot take from Debian: its upstream host, and what the lab uses when that host is
+# unreachable. AIC_LAB_ARTIFACTS=standins|upstream|auto (default auto: upstream where reachable). Kuma and
+# Zipkin publish no sha256 file beside the artifact, so upstream for them also needs the pinned digest in
+# AIC_LAB_KUMA_SHA256 / AIC_LAB_ZIPKIN_SHA256: the lab then puts the real file on its mirror with that
+# digest, and the roles verify the download against it.
+UPSTREAM = {
+    "kong": ("packages.konghq.com", "Kong's apt repository", None),
+    "kuma": ("packages.konghq.com", "Kuma's release tarball", "AIC_LAB_KUMA_SHA256"),
+    "grafana": ("apt.grafana.com", "Grafana's apt repository", None),
+    "zipkin": ("repo1.maven.org", "Zipkin's jar on Maven Central", "AIC_LAB_ZIPKIN_SHA256"),
+}
+STANDIN_NOTE = {
+    "kong": "tests/standins/kong (NOT Kong): a package in a signed apt repository laid out like Kong's",
+    "kuma": "tests/standins/kuma (NOT Kuma): kuma-cp, kuma-dp and envoy programs in Kuma's tarball layout",
+    "grafana": "tests/standins/grafana (NOT Grafana): a package in a repository laid out like apt.grafana.com",
+    "zipkin": "tests/standins/zipkin (NOT Zipkin): an executable jar with Zipkin's HTTP API",
+}
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def demo_api_key():
+    """The demo consumer's API key: random, made once per lab, kept outside the repository's tracked files."""
+    key = read_text(DEMO_KEY_FILE)
+    if not key:
+        os.makedirs(os.path.dirname(DEMO_KEY_FILE), exist_ok=True)
+        key = "demo-" + secrets.token_hex(12)
+        with open(DEMO_KEY_FILE, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+        os.chmod(DEMO_KEY_FILE, 0o600)
+    return key
+
+
+def reachable(hostname, port=443, timeout=3.0):
+    try:
+        with socket.create_connection((hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def artifact_sources():
+    """Which components come from upstream and which from the stand-ins, and why (printed on screen)."""
+    mode = os.environ.get("AIC_LAB_ARTIFACTS", "auto")
+    if mode not in ("auto", "standins", "upstream"):
+        sys.exit("lab: AIC_LAB_ARTIFACTS must be auto, standins or upstream, not %r" % mode)
+    sources, probed = {}, {}
+    for name, (hostname, what, digest_env) in UPSTREAM.items():
+        if mode == "standins":
+            sources[name] = ("standin", "AIC_LAB_ARTIFACTS=standins")
+            continue
+        if hostname not in probed:
+            probed[hostname] = reachable(hostname)
+        if not probed[hostname]:
+            if mode == "upstream":
+                sys.exit("lab: AIC_LAB_ARTIFACTS=upstream, but %s (%s) is unreachable" % (hostname, what))
+            sources[name] = ("standin", "%s is unreachable from here" % hostname)
+        elif digest_env and not os.environ.get(digest_env):
+            if mode == "upstream":
+                sys.exit("lab: %s needs its pinned sha256 in %s" % (what, digest_env))
+            sources[name] = ("standin", "%s is reachable, but %s is not set" % (hostname, digest_env))
+        else:
+            sources[name] = ("upstream", "%s from %s" % (what, hostname))
+    return sources
+
+
+def print_sources(sources):
+    print("lab: where Kong, Kuma, Grafana and Zipkin come from:")
+    for name in ("kong", "kuma", "grafana", "zipkin"):
+        kind, why = sources[name]
+        if kind == "upstream":
+            print("  %-8s upstream: %s" % (name, why))
+        else:
+            print("  %-8s STAND-IN: %s (%s)" % (name, STANDIN_NOTE[name], why))
 
 
 def podman(*args, check=True, capture=True):
@@ -92,19 +184,45 @@ def wait_booted(names, timeout=90):
         sys.exit("lab: %s did not finish booting within %ds (see `podman logs NAME`)" % (", ".join(sorted(pending)), timeout))
 
 
-def mirror_up():
-    """Build the stand-in Kong repository and serve it to the lab hosts (kept across `up` runs)."""
+def fetch_upstream(url, dest, digest):
+    """Put a real upstream artifact on the lab mirror with its pinned digest beside it (the role verifies it)."""
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if not os.path.exists(dest):
+        print("lab: downloading %s" % url)
+        with urllib.request.urlopen(url, timeout=60) as answer, open(dest + ".part", "wb") as handle:
+            shutil.copyfileobj(answer, handle)
+        os.rename(dest + ".part", dest)
+    with open(dest + ".sha256", "w", encoding="utf-8") as handle:
+        handle.write("%s  %s\n" % (digest.split(":")[-1], os.path.basename(dest)))
+
+
+def mirror_up(sources):
+    """Build the stand-ins the lab needs (or fetch the real artifacts) and serve them to the lab hosts."""
     www = os.path.join(MIRROR_DIR, "www")
-    subprocess.run([os.path.join(ROOT, "tests", "standins", "kong", "package", "build-repo"), www] + KONG_VERSIONS,
-                   check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([os.path.join(ROOT, "tests", "standins", "kuma", "package", "build-tarball"), www, KUMA_VERSION],
-                   check=True, stdout=subprocess.DEVNULL)
-    if not os.path.exists(os.path.join(www, "zipkin", ZIPKIN_VERSION, "zipkin-server-%s-exec.jar.sha256" % ZIPKIN_VERSION)):
+    os.makedirs(www, exist_ok=True)
+    if sources["kong"][0] == "standin":
+        subprocess.run([os.path.join(ROOT, "tests", "standins", "kong", "package", "build-repo"), www] + KONG_VERSIONS,
+                       check=True, stdout=subprocess.DEVNULL)
+    kuma_file = os.path.join(www, "kuma", KUMA_VERSION, "kuma-%s-linux-amd64.tar.gz" % KUMA_VERSION)
+    if sources["kuma"][0] == "standin":
+        subprocess.run([os.path.join(ROOT, "tests", "standins", "kuma", "package", "build-tarball"), www, KUMA_VERSION],
+                       check=True, stdout=subprocess.DEVNULL)
+    else:
+        fetch_upstream("https://packages.konghq.com/public/kuma-binaries-release/raw/names/kuma-linux-amd64/versions/"
+                       "%s/kuma-%s-linux-amd64.tar.gz" % (KUMA_VERSION, KUMA_VERSION), kuma_file,
+                       os.environ["AIC_LAB_KUMA_SHA256"])
+    zipkin_file = os.path.join(www, "zipkin", ZIPKIN_VERSION, "zipkin-server-%s-exec.jar" % ZIPKIN_VERSION)
+    if sources["zipkin"][0] == "upstream":
+        fetch_upstream("https://repo1.maven.org/maven2/io/zipkin/zipkin-server/%s/zipkin-server-%s-exec.jar"
+                       % (ZIPKIN_VERSION, ZIPKIN_VERSION), zipkin_file, os.environ["AIC_LAB_ZIPKIN_SHA256"])
+    elif not os.path.exists(zipkin_file + ".sha256"):
         subprocess.run([os.path.join(ROOT, "tests", "standins", "zipkin", "build-jar"), www, ZIPKIN_VERSION],
                        check=True, stdout=subprocess.DEVNULL)
-    if not os.path.exists(os.path.join(www, "gpg-full.key")):
+    if sources["grafana"][0] == "standin" and not os.path.exists(os.path.join(www, "gpg-full.key")):
         subprocess.run([os.path.join(ROOT, "tests", "standins", "grafana", "package", "build-repo"), www,
                         GRAFANA_VERSION], check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(MIRROR_DIR, "sources.json"), "w", encoding="utf-8") as handle:
+        json.dump(sources, handle, indent=1, sort_keys=True)
     pidfile = os.path.join(MIRROR_DIR, "mirror.pid")
     if os.path.exists(pidfile):
         try:
@@ -142,7 +260,7 @@ def mirror_down():
         os.remove(pidfile)
 
 
-def write_inventory(hosts, release, nofile):
+def write_inventory(hosts, release, nofile, sources):
     os.makedirs(os.path.join(INVENTORY_DIR, "group_vars", "all"), exist_ok=True)
     groups = {}
     for name, member_of in hosts.items():
@@ -168,11 +286,12 @@ def write_inventory(hosts, release, nofile):
             lines.append("      hosts: {}")
     with open(os.path.join(INVENTORY_DIR, "hosts.yml"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
-    with open(os.path.join(INVENTORY_DIR, "group_vars", "all", "lab.yml"), "w", encoding="utf-8") as handle:
-        handle.write(
+    text = (
             "---\n"
             "# Generated by scripts/lab up.\n"
-            "ansible_connection: containers.podman.podman\n"
+            "# `podman`: containers.podman's connection; with the repository's ansible.cfg, the pipelining one\n"
+            "# from molecule/_shared/connection_plugins (one podman exec per task).\n"
+            "ansible_connection: podman\n"
             "ansible_python_interpreter: /usr/bin/python3\n"
             "aic_gateway_lab: true\n"
             "aic_gateway_lab_debian: \"%s\"\n"
@@ -236,7 +355,13 @@ def write_inventory(hosts, release, nofile):
             "kuma_cp_mads_firewall_sources: [10.0.0.0/8]\n"
             "kuma_dp_metrics_firewall_sources: [10.0.0.0/8]\n"
             % (release, MIRROR_PORT, MIRROR_PORT, nofile, nofile, MIRROR_PORT, nofile, nofile, MIRROR_PORT, MIRROR_PORT, nofile, nofile)
-        )
+    )
+    # A component taken from upstream keeps the role's own repository (no stand-in repository lines).
+    for name, prefix in (("kong", "kong_repo"), ("grafana", "grafana_repo")):
+        if sources[name][0] == "upstream":
+            text = "".join(line for line in text.splitlines(True) if not line.startswith(prefix))
+    with open(os.path.join(INVENTORY_DIR, "group_vars", "all", "lab.yml"), "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def cmd_up(args):
@@ -276,8 +401,10 @@ def cmd_up(args):
         started.append(name)
     wait_booted(wanted)
     standin_packages(wanted)
-    mirror_up()
-    write_inventory(wanted, args.debian, nofile)
+    sources = artifact_sources()
+    print_sources(sources)
+    mirror_up(sources)
+    write_inventory(wanted, args.debian, nofile, sources)
     print("lab: %d host(s) up (%s started now), Debian %s; inventory in %s"
           % (len(wanted), len(started), args.debian, os.path.relpath(INVENTORY_DIR, os.getcwd())))
     cmd_status(args)
@@ -308,6 +435,34 @@ def cmd_status(_args):
             ", ".join(groups.get(name, [])) or "-"))
 
 
+def host_address(name):
+    info = json.loads(podman("inspect", name).stdout)[0]
+    networks = info.get("NetworkSettings", {}).get("Networks", {}) or {}
+    return (networks.get(NETWORK) or {}).get("IPAddress") or name
+
+
+def lab_groups():
+    groups = {}
+    hosts_file = os.path.join(INVENTORY_DIR, "hosts.yml")
+    if os.path.exists(hosts_file):
+        group = None
+        with open(hosts_file, encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("    ") and not line.startswith("     ") and line.strip().endswith(":"):
+                    group = line.strip()[:-1]
+                elif line.startswith("        ") and group:
+                    groups.setdefault(group, []).append(line.strip()[:-1])
+    return groups
+
+
+def read_json(path, default):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return default
+
+
 def cmd_summary(args):
     cmd_status(args)
     print("\nWhat runs on each host (aic.gateway firewall ports and services):")
@@ -315,10 +470,39 @@ def cmd_summary(args):
         ports = podman("exec", name, "sh", "-c",
                        "nft list chain inet aic_gateway allowed 2>/dev/null | grep -o 'comment \".*\"' | tr -d '\"' | sed 's/comment //'",
                        check=False).stdout.split("\n")
-        services = podman("exec", name, "systemctl", "is-active", "nftables", "chrony", check=False).stdout.split()
-        print("  %s: firewall %s; chrony %s (containers keep the host's clock); open: %s" % (
-            name, services[0] if services else "?", services[1] if len(services) > 1 else "?",
-            ", ".join(p for p in ports if p) or "ssh only"))
+        print("  %s: open: %s" % (name, ", ".join(p for p in ports if p) or "ssh only"))
+    groups = lab_groups()
+    smoke = read_json(SMOKE_REPORT, {})
+    key = read_text(DEMO_KEY_FILE)
+    print("\nTry it (from this machine; the lab network is reachable from here):")
+    if groups.get("loadbalancer"):
+        gateway = "http://%s" % host_address(groups["loadbalancer"][0])
+    elif groups.get("kong"):
+        gateway = "http://%s:8000" % host_address(groups["kong"][0])
+    else:
+        gateway = None
+    if gateway:
+        print("  gateway        %s" % gateway)
+        if key:
+            print("  API key        %s   (consumer %s)" % (key, DEMO_CONSUMER))
+            for path in DEMO_PATHS:
+                print("    curl -H 'apikey: %s' %s%s" % (key, gateway, path))
+    for group, label, port, path in (("monitoring", "Prometheus", 9090, "/targets"), ("monitoring", "Grafana", 3000, "/"),
+                                     ("monitoring", "Zipkin", 9411, "/zipkin/")):
+        if groups.get(group):
+            print("  %-14s http://%s:%d%s" % (label, host_address(groups[group][0]), port, path))
+    if groups.get("monitoring"):
+        print("  Grafana login  admin / %s" % LAB_GRAFANA_PASSWORD)
+    checks = smoke.get("checks") or []
+    if checks:
+        passed = [c for c in checks if c.get("ok")]
+        print("\nSmoke checks (playbooks/smoke.yml): %d of %d passed" % (len(passed), len(checks)))
+        for check in checks:
+            print("  %-6s want %-4s got %-4s %s" % ("ok" if check.get("ok") else "FAILED", check.get("want"),
+                                                     check.get("got"), check.get("check")))
+    sources = read_json(os.path.join(MIRROR_DIR, "sources.json"), {})
+    if sources:
+        print_sources({k: tuple(v) for k, v in sources.items()})
     print("\nReach a host: podman exec -it %s1 bash    Run a play: ansible-playbook -i inventories/lab playbooks/site.yml" % PREFIX)
 
 
@@ -329,7 +513,8 @@ def cmd_down(_args):
     if podman("network", "exists", NETWORK, check=False).returncode == 0:
         podman("network", "rm", NETWORK, check=False)
     mirror_down()
-    for path in (os.path.join(INVENTORY_DIR, "hosts.yml"), os.path.join(INVENTORY_DIR, "group_vars", "all", "lab.yml")):
+    for path in (os.path.join(INVENTORY_DIR, "hosts.yml"), os.path.join(INVENTORY_DIR, "group_vars", "all", "lab.yml"),
+                 DEMO_KEY_FILE, SMOKE_REPORT):
         if os.path.exists(path):
             os.remove(path)
     print("lab: down")
