@@ -10,29 +10,31 @@ short_description: The network addresses of inventory hosts, for firewall source
 version_added: 0.8.0
 author: aic.gateway maintainers
 description:
-  - Takes a list of inventory host names and returns one address per host, as a single-host network
+  - Takes C(hostvars) and a list of inventory host names and returns one address per host, as a single-host network
     (C(10.0.20.11/32), C(fd00::11/128)), ready for the C(*_firewall_sources) variables.
   - A host's C(ansible_host) wins when it is an IP address; otherwise the default IPv4 address from
     its gathered facts is used. A host with neither fails with a message naming it, so a firewall is
     never rendered open to an unknown source.
   - Lets an inventory say "PostgreSQL accepts the Kong nodes" as C(groups['kong']) instead of
     repeating their addresses.
+  - Like the other filters that read several hosts (C(service_gateway), C(service_postgresql), ...), it takes
+    C(hostvars) as its input and the host names as its argument.
 options:
   _input:
-    description: Inventory host names.
-    type: list
-    elements: str
-    required: true
-  hostvars:
     description: The C(hostvars) magic variable.
     type: dict
+    required: true
+  hosts:
+    description: Inventory host names (a single name is accepted too).
+    type: list
+    elements: str
     required: true
 """
 
 EXAMPLES = r"""
 - name: Open PostgreSQL to the Kong nodes and the Kuma control plane only
   ansible.builtin.set_fact:
-    postgresql_firewall_sources: "{{ (groups['kong'] + groups['kuma_cp']) | aic.gateway.host_addresses(hostvars) }}"
+    postgresql_firewall_sources: "{{ hostvars | aic.gateway.host_addresses(groups['kong'] + groups['kuma_cp']) }}"
 # ['10.0.20.11/32', '10.0.20.12/32', '10.0.30.11/32']
 """
 
@@ -69,7 +71,7 @@ def _address(name, hostvars):
         "before this value is used" % (name,))
 
 
-def host_addresses(hosts, hostvars):
+def host_addresses(hostvars, hosts):
     if isinstance(hosts, str):
         hosts = [hosts]
     result = []

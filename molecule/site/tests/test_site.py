@@ -130,7 +130,7 @@ def test_no_key_is_refused_with_401():
 def test_a_wrong_key_is_refused_with_401():
     status, body = through_gateway("/core/items", ("apikey", "not-a-key-of-anyone"))
     assert status == 401, body
-    assert json.loads(body)["message"] == "Invalid authentication credentials"
+    assert json.loads(body)["message"] == "Unauthorized"
 
 
 def test_a_consumer_outside_the_routes_acl_group_is_refused_with_403():
