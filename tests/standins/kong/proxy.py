@@ -12,6 +12,7 @@ kong/runloop), not from kong.md.
 """
 
 import http.client
+import ipaddress
 import itertools
 import math
 import socket
@@ -21,11 +22,26 @@ import time
 import urllib.parse
 
 import admin_api
+import conf as C
 import plugins as P
 from api import RawBody
 
 NO_ROUTE = {"message": "no Route matched with those values"}
 HOP = ("connection", "keep-alive", "transfer-encoding", "content-length", "host")
+
+
+def _in_networks(address, networks):
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for network in networks:
+        try:
+            if ip in ipaddress.ip_network(str(network), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 class Proxy:
@@ -82,9 +98,30 @@ class Proxy:
 
     wants_client = True     # admin_api.Handler passes the client address
 
+    def real_ip(self, client, headers):
+        """The client address Kong's plugins see. kong.md §3 (kong.conf): "`trusted_ips=` (NONE). Accepts
+        CIDRs ... It also sets nginx `set_real_ip_from`", "`real_ip_header=X-Real-IP` ..., `real_ip_recursive=off`".
+        nginx's realip module: from a trusted peer, the address is taken from that header; with recursion off,
+        from its last element (the one the trusted proxy appended)."""
+        trusted = C.as_list(self.node.conf.get("trusted_ips"))
+        if not trusted or not _in_networks(client, trusted):
+            return client
+        wanted = (self.node.conf.get("real_ip_header") or "X-Real-IP").lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), "")
+        candidates = [part.strip() for part in value.split(",") if part.strip()]
+        if not candidates:
+            return client
+        if str(self.node.conf.get("real_ip_recursive", "off")).lower() in ("on", "true"):
+            for candidate in reversed(candidates):
+                if not _in_networks(candidate, trusted):
+                    return candidate
+            return candidates[0]
+        return candidates[-1]
+
     def handle(self, method, path, query, headers, body, client="127.0.0.1"):
         # pylint: disable=too-many-locals
         self.node.count()
+        client = self.real_ip(client, headers)
         host = (headers.get("Host") or "").split(":")[0]
         found = self.match(method, path, host)
         if found is None:
