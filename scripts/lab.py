@@ -196,7 +196,7 @@ def fetch_upstream(url, dest, digest):
         handle.write("%s  %s\n" % (digest.split(":")[-1], os.path.basename(dest)))
 
 
-def mirror_up(sources):
+def mirror_up(sources, release):
     """Build the stand-ins the lab needs (or fetch the real artifacts) and serve them to the lab hosts."""
     www = os.path.join(MIRROR_DIR, "www")
     os.makedirs(www, exist_ok=True)
@@ -221,6 +221,12 @@ def mirror_up(sources):
     if sources["grafana"][0] == "standin" and not os.path.exists(os.path.join(www, "gpg-full.key")):
         subprocess.run([os.path.join(ROOT, "tests", "standins", "grafana", "package", "build-repo"), www,
                         GRAFANA_VERSION], check=True, stdout=subprocess.DEVNULL)
+    # The example services: wheels, and Ghost prepacked with the native modules for the lab's Node (built in
+    # a throwaway container of the lab's image, about ten minutes the first time; cached in .build/examples).
+    print("lab: building the example services (examples/build; Ghost takes minutes the first time)")
+    subprocess.run([os.path.join(ROOT, "examples", "build"), "--node-image", IMAGE % release],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cp", "-a", os.path.join(ROOT, ".build", "examples", "."), www], check=True)
     with open(os.path.join(MIRROR_DIR, "sources.json"), "w", encoding="utf-8") as handle:
         json.dump(sources, handle, indent=1, sort_keys=True)
     pidfile = os.path.join(MIRROR_DIR, "mirror.pid")
@@ -306,15 +312,6 @@ def write_inventory(hosts, release, nofile, sources):
             "kong_status_firewall_sources: [10.0.0.0/8]\n"
             "postgresql_listen_addresses: [\"*\"]\n"
             "postgresql_firewall_sources: [10.0.0.0/8]\n"
-            "postgresql_hba:\n"
-            "  - {type: host, databases: [kong], users: [kong], sources: [10.0.0.0/8], comment: kong nodes}\n"
-            "  - {type: host, databases: [kuma], users: [kuma], sources: [10.0.0.0/8], comment: kuma control plane}\n"
-            "postgresql_users:\n"
-            "  - {name: kong, password: lab-only-kong-password}\n"
-            "  - {name: kuma, password: lab-only-kuma-password}\n"
-            "postgresql_databases:\n"
-            "  - {name: kong, owner: kong}\n"
-            "  - {name: kuma, owner: kuma}\n"
             "# Kuma: the stand-in tarball from the lab mirror (the controller downloads it once), a lab-only\n"
             "# database password, and one mesh with mTLS on; Kong joins it as a delegated gateway.\n"
             "aic_gateway_artifact_mirror: http://127.0.0.1:%d\n"
@@ -325,18 +322,10 @@ def write_inventory(hosts, release, nofile, sources):
             "kuma_cp_dp_firewall_sources: [10.0.0.0/8]\n"
             "kuma_cp_diagnostics_firewall_sources: [10.0.0.0/8]\n"
             "kuma_dp_firewall_sources: [10.0.0.0/8]\n"
-            "kuma_dp_dataplanes: \"{{ [{'name': 'kong-' ~ inventory_hostname, 'networking': {'gateway': "
-            "{'type': 'DELEGATED', 'tags': {'kuma.io/service': 'kong'}}}}] if inventory_hostname in groups['kong'] "
-            "else [] }}\"\n"
+            "# Meshes: mTLS on; who may call whom comes from each service's mesh.allow_from (playbooks/mesh.yml).\n"
             "kuma_cp_meshes:\n"
             "  - name: default\n"
             "    mtls: {enabled: true, backend: ca-1, type: builtin, mode: STRICT}\n"
-            "    policies:\n"
-            "      - type: MeshTrafficPermission\n"
-            "        name: from-kong\n"
-            "        spec:\n"
-            "          targetRef: {kind: Mesh}\n"
-            "          from: [{targetRef: {kind: MeshSubset, tags: {kuma.io/service: kong}}, default: {action: Allow}}]\n"
             "# Observability: Grafana from the stand-in repository on the lab mirror (lab-only password),\n"
             "# Zipkin's stand-in jar from the mirror; Prometheus on the monitoring host scrapes every host.\n"
             "grafana_repo_url: http://host.containers.internal:%d\n"
@@ -354,14 +343,78 @@ def write_inventory(hosts, release, nofile, sources):
             "loadbalancer_metrics_sources: [10.0.0.0/8]\n"
             "kuma_cp_mads_firewall_sources: [10.0.0.0/8]\n"
             "kuma_dp_metrics_firewall_sources: [10.0.0.0/8]\n"
+            "# Lab-only secrets (documented values that protect nothing outside the lab).\n"
             % (release, MIRROR_PORT, MIRROR_PORT, nofile, nofile, MIRROR_PORT, nofile, nofile, MIRROR_PORT, MIRROR_PORT, nofile, nofile)
     )
+    text += "".join("%s: %s\n" % item for item in sorted(LAB_SECRETS.items()))
+    text += "# The smoke checks (playbooks/smoke.yml) call each service with the demo consumer's key.\n"
+    text += "smoke_api_key: \"{{ hostvars[groups['kong'][0]].kong_gateway.consumers[0]['keys'][0] }}\"\n"
+    text += "smoke_report_file: %s\n" % SMOKE_REPORT
     # A component taken from upstream keeps the role's own repository (no stand-in repository lines).
     for name, prefix in (("kong", "kong_repo"), ("grafana", "grafana_repo")):
         if sources[name][0] == "upstream":
             text = "".join(line for line in text.splitlines(True) if not line.startswith(prefix))
     with open(os.path.join(INVENTORY_DIR, "group_vars", "all", "lab.yml"), "w", encoding="utf-8") as handle:
         handle.write(text)
+    write_platform_vars(groups, release)
+
+
+# Lab-only secrets: fixed, documented values that protect nothing outside the lab.
+LAB_SECRETS = {
+    "vault_kong_db_password": "lab-only-kong-password",
+    "vault_kuma_db_password": "lab-only-kuma-password",
+    "vault_core_api_db_password": "lab-only-core-api-password",
+}
+
+
+def example_services(release):
+    """The example services' definitions (examples/<name>/service.yml), as the lab deploys them."""
+    import yaml  # pylint: disable=import-outside-toplevel  (ansible's dependency, in the venv)
+
+    definitions, extra = [], {}
+    for name in ("core_api", "ai_service", "ghost"):
+        with open(os.path.join(ROOT, "examples", name, "service.yml"), encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+        definitions.extend(data.pop("service_definitions"))
+        extra.update(data)
+    extra["ghost_node_major"] = "18" if release == "12" else "20"
+    return definitions, extra
+
+
+def write_group_vars(group, header, data):
+    os.makedirs(os.path.join(INVENTORY_DIR, "group_vars", group), exist_ok=True)
+    with open(os.path.join(INVENTORY_DIR, "group_vars", group, "lab.yml"), "w", encoding="utf-8") as handle:
+        handle.write("---\n# Generated by scripts/lab up. %s\n" % header)
+        for key, value in data.items():
+            handle.write("%s: %s\n" % (key, json.dumps(value)))
+
+
+def write_platform_vars(groups, release):
+    """The platform's data for the lab: the example services, their databases, the edge's demo consumer."""
+    definitions, extra = example_services(release)
+    gateway = "http://%s" % (groups.get("loadbalancer") or groups.get("kong") or ["localhost"])[0]
+    extra["ghost_public_url"] = gateway + "/blog/"
+    write_group_vars("services", "The example services (examples/*/service.yml) on the services host.",
+                     dict(extra, service_definitions=definitions, common_packages=["nodejs"]))
+    write_group_vars("postgresql", "Kong's and Kuma's databases, and the services' (aic.gateway.service_postgresql).", {
+        "lab_service_databases": "{{ hostvars | aic.gateway.service_postgresql(groups['services']) }}",
+        "postgresql_users": "{{ [{'name': 'kong', 'password': vault_kong_db_password}, {'name': 'kuma', "
+                            "'password': vault_kuma_db_password}] + lab_service_databases.users }}",
+        "postgresql_databases": "{{ [{'name': 'kong', 'owner': 'kong'}, {'name': 'kuma', 'owner': 'kuma'}] "
+                                "+ lab_service_databases.databases }}",
+        "postgresql_hba": "{{ [{'type': 'host', 'databases': ['kong'], 'users': ['kong'], 'sources': ['10.0.0.0/8'], "
+                          "'comment': 'kong nodes'}, {'type': 'host', 'databases': ['kuma'], 'users': ['kuma'], "
+                          "'sources': ['10.0.0.0/8'], 'comment': 'kuma control plane'}] + lab_service_databases.hba }}",
+    })
+    key = demo_api_key()
+    write_group_vars("kong", "Kong's data plane outbounds from the services; the demo consumer and its API key.", {
+        "kuma_dp_dataplanes": [{"name": "kong-{{ inventory_hostname }}", "networking": {
+            "gateway": {"type": "DELEGATED", "tags": {"kuma.io/service": "kong"}},
+            "outbound": "{{ hostvars | aic.gateway.service_kong_outbounds(groups['services']) }}"}}],
+        "kong_conf": {"trusted_ips": ["10.0.0.0/8"], "real_ip_header": "X-Forwarded-For"},
+        "kong_gateway": {"consumers": [{"username": DEMO_CONSUMER, "groups": ["core-users", "ai-users", "blog-readers"],
+                                        "keys": [key], "rate_limit": {"minute": 600, "policy": "local"}}]},
+    })
 
 
 def cmd_up(args):
@@ -403,7 +456,7 @@ def cmd_up(args):
     standin_packages(wanted)
     sources = artifact_sources()
     print_sources(sources)
-    mirror_up(sources)
+    mirror_up(sources, args.debian)
     write_inventory(wanted, args.debian, nofile, sources)
     print("lab: %d host(s) up (%s started now), Debian %s; inventory in %s"
           % (len(wanted), len(started), args.debian, os.path.relpath(INVENTORY_DIR, os.getcwd())))
