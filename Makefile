@@ -40,6 +40,10 @@ host-setup: ## Install podman, runc, debootstrap (root; safe to rerun)
 images: ## Build the Debian 12 and 13 systemd images (cached)
 	scripts/images build 12 13
 
+.PHONY: examples
+examples: venv ## Build the example services (core-api, ai-service wheels, Ghost tarball) into .build/examples
+	examples/build
+
 .PHONY: lab-up lab-down lab-status
 lab-up: venv images ## Start the lab hosts and write inventories/lab/
 	scripts/lab up --hosts $(LAB_HOSTS) --debian $(LAB_DEBIAN)

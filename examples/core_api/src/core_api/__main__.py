@@ -1,0 +1,5 @@
+import sys
+
+from core_api.app import main
+
+sys.exit(main())
