@@ -18,6 +18,7 @@ How it differs from decK (../shared/reference/kong.md section 6), on purpose:
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -651,10 +652,13 @@ def _clean(kind, item, drop=()):
 
 
 def _sorted(items, kind):
+    # Ties are broken by the entity's own fields, never by its id: the order must survive a re-import
+    # into another Kong (new ids) so that two exports of the same configuration are byte for byte equal.
     def key(item):
         spec = KINDS[kind]
         return (str(item.get(spec.key) or item.get("name") or item.get("username") or item.get("custom_id")
-                    or item.get("group") or item.get("target") or ""), str(item.get("cert") or ""), item["id"])
+                    or item.get("group") or item.get("target") or ""), str(item.get("cert") or ""),
+                json.dumps(_clean(kind, item), sort_keys=True, default=str))
     return sorted(items, key=key)
 
 
@@ -732,7 +736,7 @@ def dump(state, select_tags=None):
             config["consumers"].append(entry)
     if "plugins" in state:
         config["plugins"] = []
-        for p in sorted(plugins, key=lambda x: (x["name"], x.get("instance_name") or "", x["id"])):
+        for p in plugins:
             if p["id"] in nested_plugin_ids:
                 continue
             entry = _clean("plugins", p)
@@ -740,6 +744,10 @@ def dump(state, select_tags=None):
                 if p.get(field):
                     entry[field] = ref_name(field, p)
             config["plugins"].append(entry)
+        # By name, then scope by name (not by id, see _sorted), then the rest of the entity.
+        config["plugins"].sort(key=lambda x: (x["name"], x.get("instance_name") or "", str(x.get("service") or ""),
+                                              str(x.get("route") or ""), str(x.get("consumer") or ""),
+                                              json.dumps(x, sort_keys=True, default=str)))
     if state.get("upstreams") is not None:
         config["upstreams"] = []
         for upstream in _sorted(state["upstreams"], "upstreams"):
