@@ -38,7 +38,7 @@ kuma_dp_dataplanes:
 
 RETURN = r"""
 _value:
-  description: Outbound entries, for example C([{port: 33033, tags: {kuma.io/service: core-api}}]).
+  description: "Outbound entries, for example C([{port: 33033, tags: {kuma.io/service: core-api}}])."
   type: list
   elements: dict
 """
