@@ -2,9 +2,9 @@
 
     scripts/integration [NAME ...]      # default: every tests/integration/{kong,kuma}/*.yml
 
-Starts the Kong Admin API stand-in (tests/standins/kong/admin_api.py) and the kuma-cp HTTP API stand-in
-(tests/standins/kuma/cp_api.py) on free loopback ports, runs each playbook with `-e kong_admin_url=...`
-and `-e kuma_api_url=...` against a wiped stand-in (the one of the playbook's directory is reset), and
+Starts the Kong Admin API stand-in (tests/standins/kong/admin_api.py, with its proxy on the same store) and
+the kuma-cp HTTP API stand-in (tests/standins/kuma/cp_api.py) on free loopback ports, runs each playbook with
+`-e kong_admin_url=...`, `-e kong_proxy_url=...` and `-e kuma_api_url=...` against a wiped stand-in (the one of the playbook's directory is reset), and
 prints one table. A playbook passes when ansible-playbook exits 0: the playbooks assert what a user would
 notice.
 """
@@ -54,7 +54,7 @@ def main(names):
     rows = []
     with open(os.path.join(ROOT, ".build", "kong-standin.log"), "w", encoding="utf-8") as kong_log, \
             open(os.path.join(ROOT, ".build", "kuma-standin.log"), "w", encoding="utf-8") as kuma_log:
-        kong_proc, kong_url = admin_api.spawn(stderr=kong_log)
+        kong_proc, kong_url, kong_proxy_url = admin_api.spawn(stderr=kong_log, proxy=True)
         try:
             kuma_proc, kuma_url, _diag_url = cp_api.spawn(stderr=kuma_log)
         except Exception:
@@ -72,7 +72,8 @@ def main(names):
                       flush=True)
                 start = time.time()
                 code = subprocess.call(["ansible-playbook", "-i", "localhost,", "-c", "local", playbook,
-                                        "-e", "kong_admin_url=%s" % kong_url, "-e", "kuma_api_url=%s" % kuma_url,
+                                        "-e", "kong_admin_url=%s" % kong_url, "-e", "kong_proxy_url=%s" % kong_proxy_url,
+                                        "-e", "kuma_api_url=%s" % kuma_url,
                                         "-e", "ansible_python_interpreter=%s" % sys.executable], cwd=ROOT, env=env)
                 rows.append((suite, name, "passed" if code == 0 else "FAILED", time.time() - start))
         finally:

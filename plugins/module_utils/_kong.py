@@ -474,9 +474,15 @@ def schema_field(schema, name):
 
 
 def fill_record(spec, value):
-    """Fill a record's defaults from Kong's schema JSON, recursively; unknown keys are kept as given."""
+    """Fill a record's defaults from Kong's schema JSON, recursively; unknown keys are kept as given.
+
+    A field Kong generates (``auto``, for example the oauth2 plugin's ``provision_key``, kong.md section 4
+    "Drift traps") is left out when not given, so Kong generates it on create and keeps it afterwards.
+    """
     value = dict(value or {})
     for name, sub in _schema_fields(spec):
+        if sub.get("auto") and name not in value:
+            continue
         if sub.get("type") == "record" and sub.get("fields"):
             if name in value and value[name] is None:
                 continue

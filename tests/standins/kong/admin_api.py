@@ -4,6 +4,11 @@ Run:  python3 tests/standins/kong/admin_api.py --listen 127.0.0.1:8001
 
 Prints "kong stand-in admin API listening on http://HOST:PORT" once ready
 (port 0 picks a free port and prints the real one).  See README.md.
+
+With ``--proxy-listen HOST:PORT`` it also serves the proxy (proxy.py, the
+plugins of plugins.py) on the same in-memory store, the way a traditional node
+with a database serves what its Admin API wrote, and then prints a second line
+"kong stand-in proxy listening on http://HOST:PORT".
 """
 
 import argparse
@@ -149,12 +154,17 @@ def main(argv=None):
     parser.add_argument("--listen", default="127.0.0.1:8001", help="HOST:PORT (port 0 = any)")
     parser.add_argument("--kong-version", default="3.9.3")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument("--proxy-listen", help="also serve the proxy on HOST:PORT (port 0 = any)")
     args = parser.parse_args(argv)
     host, port = args.listen.rpartition(":")[::2]
     server = make_server(host or "127.0.0.1", int(port), args.kong_version, args.verbose)
     real_host, real_port = server.server_address[:2]
     print("kong stand-in admin API listening on http://%s:%d" % (real_host, real_port),
           flush=True)
+    if args.proxy_listen:
+        proxy_server = make_proxy(server.api, args.proxy_listen)
+        threading.Thread(target=proxy_server.serve_forever, daemon=True).start()
+        print("kong stand-in proxy listening on http://%s:%d" % proxy_server.server_address[:2], flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -164,18 +174,39 @@ def main(argv=None):
     return 0
 
 
-def spawn(stderr=None):
-    """This stand-in in a process of its own on a free loopback port: (process, base URL).
+def make_proxy(api, listen):
+    """The proxy of a traditional node in front of ``api``'s store (a database's
+    worth of entities written through the Admin API)."""
+    import tempfile  # pylint: disable=import-outside-toplevel
+    import conf as C  # pylint: disable=import-outside-toplevel
+    import node as N  # pylint: disable=import-outside-toplevel
+    import proxy  # pylint: disable=import-outside-toplevel
+    settings = dict(C.DEFAULT_MAP, database="postgres")
+    node = N.Node(tempfile.mkdtemp(prefix="kong-standin-"), settings)
+    node.store = api.store
+    node.api = api
+    host, port = listen.rpartition(":")[::2]
+    return proxy.make_server(host or "127.0.0.1", int(port), node)
+
+
+def spawn(stderr=None, proxy=False):
+    """This stand-in in a process of its own on a free loopback port: (process, base URL), or with
+    ``proxy`` (process, base URL, proxy URL).
 
     What scripts/integration and the kong_sync benchmark start; stop it with process.terminate().
     """
-    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
-    line = proc.stdout.readline()
-    if "listening on" not in line:
-        proc.kill()
-        raise RuntimeError("the Kong stand-in did not start: %r" % line)
-    return proc, line.rsplit(" ", 1)[1].strip()
+    command = [sys.executable, os.path.abspath(__file__), "--listen", "127.0.0.1:0"]
+    if proxy:
+        command += ["--proxy-listen", "127.0.0.1:0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    urls = []
+    for _line in range(2 if proxy else 1):
+        line = proc.stdout.readline()
+        if "listening on" not in line:
+            proc.kill()
+            raise RuntimeError("the Kong stand-in did not start: %r" % line)
+        urls.append(line.rsplit(" ", 1)[1].strip())
+    return (proc, urls[0], urls[1]) if proxy else (proc, urls[0])
 
 
 def control(url, action):

@@ -3,7 +3,7 @@
 Runs, per proxied request, the enabled plugins that apply to it, in Kong's
 priority order (highest first; priorities from schemas.py, kong.md §5
 "prometheus (priority 13)", the others from memory of
-kong/plugins/<name>/handler.lua: zipkin 100000, jwt 1450, key-auth 1250,
+kong/plugins/<name>/handler.lua: zipkin 100000, jwt 1450, oauth2 1400, key-auth 1250,
 ip-restriction 990, acl 950, rate-limiting 910).
 
 Scoping (from memory of kong/runloop/plugins_iterator.lua, UNCONFIRMED in
@@ -15,9 +15,12 @@ plugins that run after the authentication plugin (lower priority), as in
 Kong.  The log phase (prometheus, zipkin) runs for every collected plugin,
 also when an earlier plugin ended the request.
 
-Only the plugins below have runtime behaviour; others (cors, oauth2,
-basic-auth, hmac-auth, request-transformer) are accepted by the Admin API
-and do nothing on the proxy.
+Only the plugins below have runtime behaviour; others (cors, basic-auth,
+hmac-auth, request-transformer) are accepted by the Admin API and do nothing
+on the proxy.  The authentication plugins (key-auth, jwt, oauth2), acl,
+ip-restriction and rate-limiting were checked against Kong 3.x's
+kong/plugins/<name>/handler.lua (oauth2: access.lua) found in Kong/kong with
+the search tool; each function's docstring says what it follows.
 """
 
 import base64
@@ -31,6 +34,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 
 import conf as C
 import schemas as S
@@ -127,9 +131,11 @@ def resolve(ctx, name):
 
 
 # ----------------------------------------------------------------- helpers
-def _consumer_headers(ctx, consumer, credential, anonymous=False):
+def _consumer_headers(ctx, consumer, credential, anonymous=False, identifier=None):
     """Upstream headers set by the auth plugins (Kong kong/constants.lua HEADERS;
-    from memory of key-auth/jwt handler.lua `set_consumer`)."""
+    key-auth, jwt and oauth2 `set_consumer` in Kong 3.x): X-Credential-Identifier
+    is the credential's id (key-auth), its key (jwt) or its client_id (oauth2),
+    passed as ``identifier``."""
     ctx.consumer, ctx.credential = consumer, credential
     for name, value in (("X-Consumer-ID", consumer and consumer["id"]),
                         ("X-Consumer-Custom-ID", consumer and consumer.get("custom_id")),
@@ -139,7 +145,7 @@ def _consumer_headers(ctx, consumer, credential, anonymous=False):
         else:
             ctx.clear_header(name)
     if credential:
-        ctx.set_header("X-Credential-Identifier", credential["id"])
+        ctx.set_header("X-Credential-Identifier", identifier or credential["id"])
         ctx.clear_header("X-Anonymous-Consumer")
     else:
         ctx.clear_header("X-Credential-Identifier")
@@ -165,11 +171,11 @@ def _anonymous(ctx, conf, failure):
 def key_auth(ctx, conf):
     """kong.md §5 key-auth "`key_names=["apikey"]`, `hide_credentials=false`,
     `anonymous=null`, `key_in_header=true`, `key_in_query=true`,
-    `key_in_body=false`".  Messages from memory of Kong 3.x
-    kong/plugins/key-auth/handler.lua (UNCONFIRMED): no key -> 401 "No API key
-    found in request"; unknown key -> 401 "Unauthorized" (2.x said "Invalid
-    authentication credentials"); both with `WWW-Authenticate: Key realm="kong"`
-    (or `realm`)."""
+    `key_in_body=false`".  Statuses, messages and headers from Kong 3.x
+    kong/plugins/key-auth/handler.lua (the revision with `realm`): no key -> 401
+    "No API key found in request", unknown key -> 401 "Unauthorized", both with
+    `WWW-Authenticate: Key` (`Key realm="<realm>"` when `realm` is set);
+    X-Credential-Identifier is the credential's id."""
     if ctx.consumer is not None and conf.get("anonymous") and ctx.credential:
         return   # already authenticated by another plugin (logical OR)
     key, found_in = None, None
@@ -190,7 +196,7 @@ def key_auth(ctx, conf):
                 key, found_in = str(form[name]), ("body", name)
         if key:
             break
-    realm = {"WWW-Authenticate": 'Key realm="%s"' % (conf.get("realm") or "kong")}
+    realm = {"WWW-Authenticate": 'Key realm="%s"' % conf["realm"] if conf.get("realm") else "Key"}
     if not key:
         return _anonymous(ctx, conf, _error(401, "No API key found in request", realm))
     cred = ctx.store.find_by_unique("keyauth_credentials", "key", key)
@@ -212,6 +218,15 @@ def key_auth(ctx, conf):
 
 # --------------------------------------------------------------------- jwt
 JWT_ALGS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+# RSASSA-PKCS1-v1_5 (RFC 8017 §8.2): the DER DigestInfo prefix of each hash.
+JWT_RSA = {"RS256": ("sha256", "3031300d060960864801650304020105000420"),
+           "RS384": ("sha384", "3041300d060960864801650304020205000430"),
+           "RS512": ("sha512", "3051300d060960864801650304020305000440")}
+# What Kong's jwt_parser.lua `alg_verify` knows; a token with another alg is
+# "Bad token; invalid alg".  ES*, PS* and EdDSA are known to Kong but not
+# verified by the stand-in (their tokens get 401 "Invalid signature").
+JWT_KNOWN = tuple(JWT_ALGS) + tuple(JWT_RSA) + ("ES256", "ES384", "ES512", "PS256", "PS384",
+                                                 "PS512", "EdDSA")
 
 
 def _b64d(text):
@@ -219,17 +234,56 @@ def _b64d(text):
     return base64.urlsafe_b64decode(text.encode())
 
 
-def jwt(ctx, conf):
-    """kong.md §5 jwt "`uri_param_names=["jwt"]`, `cookie_names=[]`,
-    `header_names=["authorization"]`, `key_claim_name="iss"`,
-    `secret_is_base64=false`", "`claims_to_verify` (exp|nbf)".  HS256/384/512
-    only (RS*/ES*/... -> 401 "Invalid algorithm" in the stand-in).  Statuses and
-    messages from memory of Kong 3.x kong/plugins/jwt/handler.lua (UNCONFIRMED;
-    pre-3.x Kong answered 403 for the last three): no token 401 "Unauthorized",
-    several 401 "Multiple tokens provided", undecodable 401 "Bad token; ...",
-    claim missing 401 "No mandatory 'iss' in claims", no credential 401 "No
-    credentials found for given 'iss'", bad signature 401 "Invalid signature",
-    claims 401 `{"exp":"token expired"}` / `{"nbf":"token not valid yet"}`."""
+def _der(data, pos):
+    """One DER element at ``pos``: (tag, content, next position)."""
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[pos:pos + count], "big")
+        pos += count
+    return tag, data[pos:pos + length], pos + length
+
+
+def rsa_public_numbers(pem):
+    """(n, e) of a PEM RSA public key: SubjectPublicKeyInfo ("BEGIN PUBLIC KEY",
+    what Kong's jwt credential `rsa_public_key` holds) or PKCS#1 ("BEGIN RSA
+    PUBLIC KEY").  Pure Python: the stand-in runs on Debian's python3 without
+    the cryptography package."""
+    lines = [line.strip() for line in pem.strip().splitlines()]
+    der = base64.b64decode("".join(line for line in lines if line and not line.startswith("-----")))
+    _tag, body, _end = _der(der, 0)
+    if "BEGIN RSA PUBLIC KEY" not in pem:
+        _tag, _algorithm, pos = _der(body, 0)
+        tag, bits, _end = _der(body, pos)
+        if tag != 0x03:
+            raise ValueError("not a SubjectPublicKeyInfo")
+        _tag, body, _end = _der(bits[1:], 0)
+    _tag, modulus, pos = _der(body, 0)
+    _tag, exponent, _end = _der(body, pos)
+    return int.from_bytes(modulus, "big"), int.from_bytes(exponent, "big")
+
+
+def rsa_verify(pem, data, signature, alg):
+    """RS256/RS384/RS512 (RSASSA-PKCS1-v1_5, RFC 7518 §3.3): what Kong's
+    jwt_parser.lua does with openssl `pkey:verify(signature, digest)`."""
+    hashname, prefix = JWT_RSA[alg]
+    modulus, exponent = rsa_public_numbers(pem)
+    size = (modulus.bit_length() + 7) // 8
+    if len(signature) != size:
+        return False
+    decoded = pow(int.from_bytes(signature, "big"), exponent, modulus).to_bytes(size, "big")
+    digest_info = bytes.fromhex(prefix) + hashlib.new(hashname, data).digest()
+    if size < len(digest_info) + 11:
+        return False
+    expected = b"\x00\x01" + b"\xff" * (size - len(digest_info) - 3) + b"\x00" + digest_info
+    return hmac.compare_digest(decoded, expected)
+
+
+def _jwt_tokens(ctx, conf):
+    """kong/plugins/jwt/handler.lua `retrieve_tokens`: the distinct tokens of
+    the query (`uri_param_names`), cookies (`cookie_names`) and headers
+    (`header_names`, `[Bb]earer <token>`)."""
     tokens = set()
     for name in conf.get("uri_param_names") or []:
         if ctx.query.get(name):
@@ -243,60 +297,290 @@ def jwt(ctx, conf):
         value = ctx.header(name)
         if value:
             low = value.strip()
-            if low[:7].lower() == "bearer ":
+            if low[:7].lower() == "bearer " and low[7:].strip():
                 tokens.add(low[7:].strip())
+    return tokens
+
+
+def jwt(ctx, conf):
+    """kong.md §5 jwt "`uri_param_names=["jwt"]`, `cookie_names=[]`,
+    `header_names=["authorization"]`, `key_claim_name="iss"`,
+    `secret_is_base64=false`", "`claims_to_verify` (exp|nbf)",
+    "`maximum_expiration=0`".  Follows Kong 3.x kong/plugins/jwt/handler.lua
+    (the revision with `realm`) and jwt_parser.lua: every failure is 401 with
+    `WWW-Authenticate: Bearer` (no token) or `Bearer error="invalid_token"`
+    (`Bearer realm="<realm>" ...` with `realm`); no token "Unauthorized",
+    several "Multiple tokens provided", undecodable "Bad token; invalid JSON",
+    an alg the parser does not know "Bad token; invalid alg", claim missing
+    "No mandatory 'iss' in claims", empty "Invalid 'iss' in claims", no
+    credential "No credentials found for given 'iss'", alg other than the
+    credential's "Invalid algorithm", bad signature "Invalid signature"; the
+    claims checks answer the errors table itself: `{"exp":"token expired"}`,
+    `{"nbf":"token not valid yet"}`, `{"exp":"must be a number"}` (claim
+    missing or not a number), `{"exp":"exceeds maximum allowed expiration"}`.
+    HS256/384/512 use the credential's `secret`, RS256/384/512 its
+    `rsa_public_key` (PEM); ES*, PS* and EdDSA are not verified by the stand-in.
+    X-Credential-Identifier is the credential's key."""
+    base = 'Bearer realm="%s"' % conf["realm"] if conf.get("realm") else "Bearer"
+    invalid = {"WWW-Authenticate": base + ' error="invalid_token"'}
+
+    def fail(message=None, errors=None, headers=None):
+        return _anonymous(ctx, conf, Exit(401, errors if errors else {"message": message},
+                                          headers or invalid))
+
+    tokens = _jwt_tokens(ctx, conf)
     if not tokens:
-        return _anonymous(ctx, conf, _error(401, "Unauthorized"))
+        return fail("Unauthorized", headers={"WWW-Authenticate": base})
     if len(tokens) > 1:
-        return _anonymous(ctx, conf, _error(401, "Multiple tokens provided"))
+        return fail("Multiple tokens provided")
     token = tokens.pop()
+    parts = token.split(".", 2)
     try:
-        head_b64, claims_b64, sig_b64 = token.split(".")
+        head_b64, claims_b64, sig_b64 = (parts + ["", ""])[:3]
         header = json.loads(_b64d(head_b64))
         claims = json.loads(_b64d(claims_b64))
         signature = _b64d(sig_b64)
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise ValueError("invalid JSON")
-    except (ValueError, UnicodeDecodeError, TypeError) as exc:
-        return _anonymous(ctx, conf, _error(401, "Bad token; %s" % exc))
+    except (ValueError, UnicodeDecodeError, TypeError):
+        return fail("Bad token; invalid JSON")
+    if not isinstance(header.get("alg"), str) or header["alg"] not in JWT_KNOWN:
+        return fail("Bad token; invalid alg")
     claim = conf.get("key_claim_name") or "iss"
-    key = claims.get(claim) or header.get(claim)
-    if not key:
-        return _anonymous(ctx, conf, _error(401, "No mandatory '%s' in claims" % claim))
+    key = claims.get(claim) if claims.get(claim) is not None else header.get(claim)
+    if key is None:
+        return fail("No mandatory '%s' in claims" % claim)
+    if key == "":
+        return fail("Invalid '%s' in claims" % claim)
     cred = ctx.store.find_by_unique("jwt_secrets", "key", key)
     if cred is None:
-        return _anonymous(ctx, conf, _error(401, "No credentials found for given '%s'" % claim))
+        return fail("No credentials found for given '%s'" % claim)
     alg = cred.get("algorithm") or "HS256"
-    if header.get("alg") != alg or alg not in JWT_ALGS:
-        return _anonymous(ctx, conf, _error(401, "Invalid algorithm"))
-    secret = (cred.get("secret") or "").encode()
-    if conf.get("secret_is_base64"):
+    if header["alg"] != alg:
+        return fail("Invalid algorithm")
+    secret = cred.get("secret") if alg.startswith("HS") else cred.get("rsa_public_key")
+    if secret and conf.get("secret_is_base64"):
         try:
-            secret = base64.b64decode(secret)
-        except ValueError:
-            return _anonymous(ctx, conf, _error(401, "Invalid key/secret"))
-    expected = hmac.new(secret, ("%s.%s" % (head_b64, claims_b64)).encode(),
-                        JWT_ALGS[alg]).digest()
-    if not hmac.compare_digest(expected, signature):
-        return _anonymous(ctx, conf, _error(401, "Invalid signature"))
+            secret = _b64d(secret).decode("latin-1")
+        except (ValueError, UnicodeDecodeError):
+            secret = None
+    if not secret:
+        return fail("Invalid key/secret")
+    signed = ("%s.%s" % (head_b64, claims_b64)).encode()
+    if alg in JWT_ALGS:
+        good = hmac.compare_digest(hmac.new(secret.encode("latin-1"), signed, JWT_ALGS[alg]).digest(), signature)
+    elif alg in JWT_RSA:
+        try:
+            good = rsa_verify(secret, signed, signature, alg)
+        except (ValueError, IndexError):
+            good = False
+    else:
+        good = False
+    if not good:
+        return fail("Invalid signature")
     errors = {}
     now = time.time()
     for name in conf.get("claims_to_verify") or []:
         value = claims.get(name)
-        if value is None:
-            errors[name] = "must be a number"
-        elif not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             errors[name] = "must be a number"
         elif name == "exp" and value <= now:
             errors[name] = "token expired"
         elif name == "nbf" and value > now:
             errors[name] = "token not valid yet"
     if errors:
-        return _anonymous(ctx, conf, Exit(401, errors))
-    if (conf.get("maximum_expiration") or 0) > 0 and \
-            claims.get("exp", now) - now > conf["maximum_expiration"]:
-        return _anonymous(ctx, conf, Exit(401, {"exp": "exceeds maximum allowed expiration"}))
-    _consumer_headers(ctx, ctx.store.get("consumers", cred["consumer"]["id"]), cred)
+        return fail(errors=errors)
+    if (conf.get("maximum_expiration") or 0) > 0:
+        exp = claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp - now > conf["maximum_expiration"]:
+            return fail(errors={"exp": "exceeds maximum allowed expiration"})
+    consumer = ctx.store.get("consumers", cred["consumer"]["id"])
+    if consumer is None:
+        return fail("Could not find consumer for '%s=%s'" % (claim, key), headers={})
+    _consumer_headers(ctx, consumer, cred, identifier=cred.get("key"))
+    return None
+
+
+# ------------------------------------------------------------------ oauth2
+_TOKENS_LOCK = threading.Lock()
+
+
+def _token_store(store):
+    """Tokens live in the store, as Kong keeps them in its database
+    (`oauth2_tokens`), so every node of a cluster accepts them.  Not exposed by
+    the stand-in's Admin API."""
+    with _TOKENS_LOCK:
+        if "oauth2_tokens" not in getattr(store, "_config", {}):
+            store.configure("oauth2_tokens", unique=[("access_token",)], foreign=["credential"])
+    return store
+
+
+def _form(ctx):
+    """kong/plugins/oauth2/access.lua `retrieve_parameters`: the query merged
+    with a form-urlencoded or JSON body on POST/PUT/PATCH."""
+    params = dict(ctx.query)
+    if ctx.method in ("POST", "PUT", "PATCH") and ctx.body:
+        try:
+            if (ctx.header("Content-Type") or "").startswith("application/json"):
+                body = json.loads(ctx.body)
+            else:
+                body = dict(urllib.parse.parse_qsl(ctx.body.decode()))
+        except (ValueError, UnicodeDecodeError):
+            body = {}
+        if isinstance(body, dict):
+            params.update(body)
+    return params
+
+
+def _https(ctx, conf):
+    """kong/tools/http.lua `check_https(trusted_ip, allow_terminated)`: the
+    proxy's scheme is https, or `accept_http_if_already_terminated` and the
+    request comes from a `trusted_ips` address with `X-Forwarded-Proto: https`.
+    The stand-in proxy is plain HTTP (the trusted-IP condition is from memory,
+    UNCONFIRMED)."""
+    if not conf.get("accept_http_if_already_terminated"):
+        return False
+    trusted = C.as_list(ctx.node.conf.get("trusted_ips"))
+    if trusted and not _ip_in(ctx.client_ip, trusted):
+        return False
+    return (ctx.header("X-Forwarded-Proto") or "").lower() == "https"
+
+
+def _oauth2_token(ctx, conf):
+    """kong/plugins/oauth2/access.lua `issue_token`, client-credentials grant
+    only (authorization_code, password and refresh_token answer
+    unsupported_grant_type in the stand-in): no HTTPS 400 access_denied "You
+    must use HTTPS"; grant_type not enabled 400 unsupported_grant_type "Invalid
+    grant_type"; unknown client or wrong secret 400 invalid_client "Invalid
+    client authentication" (401 with `WWW-Authenticate: Basic
+    realm="OAuth2.0"` when the credentials came in a Basic Authorization
+    header); `provision_key` is only checked when `authenticated_userid` is
+    sent; else 200 `{access_token, token_type: "bearer", expires_in}` (no
+    refresh token for this grant).  Headers `cache-control: no-store`,
+    `pragma: no-cache`."""
+    params = _form(ctx)
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    grant = params.get("grant_type")
+    error, status = None, 400
+    if not _https(ctx, conf):
+        error = {"error": "access_denied", "error_description": "You must use HTTPS"}
+    elif not (conf.get("enable_client_credentials") and grant == "client_credentials"):
+        error = {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"}
+    else:
+        client_id, client_secret, basic = params.get("client_id"), params.get("client_secret"), False
+        if not (client_id and client_secret):
+            auth = ctx.header(conf.get("auth_header_name") or "authorization") or ""
+            if auth[:6].lower() == "basic ":
+                basic = True
+                try:
+                    client_id, _sep, client_secret = base64.b64decode(auth[6:].strip()).decode().partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    client_id = client_secret = None
+        cred = ctx.store.find_by_unique("oauth2_credentials", "client_id", client_id) if client_id else None
+        if cred is None or not _secret_matches(cred, client_secret):
+            error = {"error": "invalid_client", "error_description": "Invalid client authentication"}
+            if basic:
+                status = 401
+                headers["WWW-Authenticate"] = 'Basic realm="OAuth2.0"'
+        elif params.get("authenticated_userid") and params.get("provision_key") != conf.get("provision_key"):
+            error = {"error": "invalid_provision_key", "error_description": "Invalid provision_key"}
+    if error:
+        if params.get("state"):
+            error["state"] = params["state"]
+        raise Exit(status, error, headers)
+    expires = int(conf.get("token_expiration") or 0)
+    token = {"id": str(uuid.uuid4()), "access_token": _hexid(16), "credential": {"id": cred["id"]},
+             "service": None if conf.get("global_credentials") else {"id": ctx.service["id"]},
+             "authenticated_userid": params.get("authenticated_userid"), "scope": params.get("scope"),
+             "expires_in": expires, "created_at": int(time.time())}
+    _token_store(ctx.store).insert("oauth2_tokens", token)
+    body = {"access_token": token["access_token"], "token_type": "bearer"}
+    if expires > 0:
+        body["expires_in"] = expires
+    if params.get("state"):
+        body["state"] = params["state"]
+    raise Exit(200, body, headers)
+
+
+def _secret_matches(cred, secret):
+    """Plain `client_secret`, or a `hash_secret` one ($pbkdf2-sha512$..., the
+    stand-in Admin API's hashing)."""
+    stored = cred.get("client_secret") or ""
+    if not secret:
+        return False
+    if cred.get("hash_secret") and stored.startswith("$pbkdf2-sha512$"):
+        _alg, _name, params, salt, digest = stored.split("$")
+        iterations = int(params.split(",")[0].split("=")[1])
+        raw_salt = base64.b64decode(salt + "=" * (-len(salt) % 4))
+        size = len(base64.b64decode(digest + "=" * (-len(digest) % 4)))
+        mine = hashlib.pbkdf2_hmac("sha512", secret.encode(), raw_salt, iterations, size)
+        return hmac.compare_digest(base64.b64encode(mine).decode().rstrip("="), digest)
+    return hmac.compare_digest(stored.encode(), secret.encode())
+
+
+def oauth2(ctx, conf):
+    """kong.md §5 oauth2 "`token_expiration=7200`", "`enable_client_credentials`
+    ... all false", "`global_credentials=false`", "`auth_header_name=
+    "authorization"`".  Kong 3.x kong/plugins/oauth2/access.lua `execute`: a
+    path ending in /oauth2/token is the token endpoint (POST only, else 405
+    invalid_method), see _oauth2_token; /oauth2/authorize is not implemented
+    (405 in the stand-in).  Other requests need `Authorization: Bearer <token>`
+    (or `access_token` in the query or body): missing 401 `{"error":
+    "invalid_request", "error_description": "The access token is missing"}`
+    with `WWW-Authenticate: Bearer realm="service"`; unknown, expired or issued
+    for another service 401 `{"error": "invalid_token", "error_description":
+    "The access token is invalid or has expired"}` with `Bearer
+    realm="service" error="invalid_token" error_description="..."`.  Sets the
+    consumer headers (X-Credential-Identifier = client_id) and
+    X-Authenticated-Scope / X-Authenticated-UserId."""
+    path = ctx.path.rstrip("/")
+    for endpoint, label in (("/oauth2/token", "token"), ("/oauth2/authorize", "authorization")):
+        if path.endswith(endpoint):
+            if ctx.method != "POST" or label == "authorization":
+                description = "The HTTP method %s is invalid for the %s endpoint" % (ctx.method, label)
+                raise Exit(405, {"error": "invalid_method", "error_description": description},
+                           {"WWW-Authenticate": 'Bearer realm="service" error="invalid_method" '
+                                                'error_description="%s"' % description})
+            return _oauth2_token(ctx, conf)
+    if conf.get("anonymous") and ctx.credential:
+        return None
+    access_token = None
+    auth = ctx.header(conf.get("auth_header_name") or "authorization")
+    if auth:
+        parts = auth.split()
+        if len(parts) == 2 and parts[0].lower() in ("bearer", "token"):
+            access_token = parts[1]
+    else:
+        access_token = _form(ctx).get("access_token")
+    if not access_token:
+        return _anonymous(ctx, conf, Exit(401, {"error": "invalid_request",
+                                                "error_description": "The access token is missing"},
+                                          {"WWW-Authenticate": 'Bearer realm="service"'}))
+    invalid = Exit(401, {"error": "invalid_token",
+                         "error_description": "The access token is invalid or has expired"},
+                   {"WWW-Authenticate": 'Bearer realm="service" error="invalid_token" '
+                                        'error_description="The access token is invalid or has expired"'})
+    token = _token_store(ctx.store).find_by_unique("oauth2_tokens", "access_token", access_token)
+    if token is None:
+        return _anonymous(ctx, conf, invalid)
+    service = _ref(token.get("service"))
+    if (service and service != ctx.service["id"]) or (not service and not conf.get("global_credentials")):
+        return _anonymous(ctx, conf, invalid)
+    if token["expires_in"] > 0 and time.time() - token["created_at"] > token["expires_in"]:
+        return _anonymous(ctx, conf, invalid)
+    cred = ctx.store.get("oauth2_credentials", token["credential"]["id"])
+    consumer = cred and ctx.store.get("consumers", cred["consumer"]["id"])
+    if consumer is None:
+        return _anonymous(ctx, conf, invalid)
+    if conf.get("hide_credentials") and auth:
+        ctx.clear_header(conf.get("auth_header_name") or "authorization")
+    _consumer_headers(ctx, consumer, cred, identifier=cred.get("client_id"))
+    for name, value in (("X-Authenticated-Scope", token.get("scope")),
+                        ("X-Authenticated-UserId", token.get("authenticated_userid"))):
+        if value:
+            ctx.set_header(name, value)
+        else:
+            ctx.clear_header(name)
     return None
 
 
@@ -343,9 +627,11 @@ def _ip_in(ip, cidrs):
 def ip_restriction(ctx, conf):
     """kong.md §5 ip-restriction "`allow` and/or `deny` (IP or CIDR arrays, at
     least one), `status` (number, optional), `message` (optional)".  Deny is
-    checked first, then allow.  Default 403 with message "IP address not
-    allowed: <client ip>" (from memory of Kong 3.x handler.lua `do_exit`,
-    UNCONFIRMED; pre-3.x Kong said "Your IP address is not allowed")."""
+    checked first, then allow.  Kong 3.x kong/plugins/ip-restriction/handler.lua:
+    `status = conf.status or 403`, message `conf.message` or "IP address not
+    allowed: <address>" through kong.response.error (so `{"message": ...}`);
+    one 3.x revision formats `ngx.var.remote_addr` (used here), an older one the
+    binary address (which revision 3.9.3 ships is UNCONFIRMED)."""
     blocked = False
     if conf.get("deny") and _ip_in(ctx.client_ip, conf["deny"]):
         blocked = True
@@ -388,10 +674,19 @@ def rate_limiting(ctx, conf):
     `X-RateLimit-Limit-<Period>`, `X-RateLimit-Remaining-<Period>`,
     `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (of the
     period with the fewest remaining), `Retry-After` when blocked;
-    identifiers fall back to the client IP."""
+    identifiers fall back to the client IP.  Checked against Kong
+    kong/plugins/rate-limiting/handler.lua: 429 `{"message":"API rate limit
+    exceeded"}`, the consumer identifier is the consumer's id, else the
+    credential's, else the forwarded client IP; counters are per plugin scope
+    (see below), not per requested route."""
     now = time.time()
     ident = _rl_identifier(ctx, conf)
-    scope = ((ctx.route or {}).get("id"), (ctx.service or {}).get("id"), ident)
+    # Kong rate-limiting/policies/init.lua `get_local_key`: "ratelimit:<route_id>:
+    # <service_id>:<identifier>:<period_date>:<period>" with the ids of the
+    # *plugin's* scope (conf.route_id / conf.service_id, an empty UUID when
+    # unset), so a consumer- or global-scoped limit counts across every route.
+    plugin = getattr(ctx, "plugin", None) or {}
+    scope = (_ref(plugin.get("route")), _ref(plugin.get("service")), ident)
     headers, blocked = {}, []
     usage = []
     with _rl_lock:
@@ -530,8 +825,8 @@ def zipkin_log(ctx, conf):
 
 
 # ----------------------------------------------------------------- runner
-ACCESS = {"key-auth": key_auth, "jwt": jwt, "acl": acl, "ip-restriction": ip_restriction,
-          "rate-limiting": rate_limiting, "zipkin": zipkin_access}
+ACCESS = {"key-auth": key_auth, "jwt": jwt, "oauth2": oauth2, "acl": acl,
+          "ip-restriction": ip_restriction, "rate-limiting": rate_limiting, "zipkin": zipkin_access}
 LOG = {"prometheus": prometheus_log, "zipkin": zipkin_log}
 RUNTIME = sorted(set(ACCESS) | set(LOG), key=lambda n: -S.PLUGINS[n].priority)
 
@@ -548,6 +843,7 @@ def access(ctx):
                 continue
             collected.append((name, plugin.get("config") or {}))
             if name in ACCESS:
+                ctx.plugin = plugin
                 ACCESS[name](ctx, plugin.get("config") or {})
     except Exit:
         # the plugins not reached still log (e.g. prometheus counts the 401)

@@ -96,14 +96,16 @@ consumers:
 def test_key_auth_401_then_200_with_consumer_headers(gateway, echo):
     """kong.md §5 key-auth "`key_names=["apikey"]`, ... `key_in_header=true`,
     `key_in_query=true`"; messages "No API key found in request" / "Unauthorized"
-    (UNCONFIRMED 3.x, plugins.key_auth); upstream gets X-Consumer-ID,
-    X-Consumer-Username, X-Credential-Identifier."""
+    and `WWW-Authenticate: Key` from Kong 3.x kong/plugins/key-auth/handler.lua
+    (plugins.key_auth); upstream gets X-Consumer-ID, X-Consumer-Username,
+    X-Credential-Identifier."""
     gw = gateway(KEY_AUTH % "false")
     status, body, headers = gw.get("/k")
     assert (status, body) == (401, {"message": "No API key found in request"})
-    assert headers["WWW-Authenticate"] == 'Key realm="kong"'
-    status, body, _headers = gw.get("/k", {"apikey": "wrong"})
+    assert headers["WWW-Authenticate"] == "Key"
+    status, body, headers = gw.get("/k", {"apikey": "wrong"})
     assert (status, body) == (401, {"message": "Unauthorized"})
+    assert headers["WWW-Authenticate"] == "Key"
     assert echo.requests == []
     status, body, headers = gw.get("/k/x", {"apikey": "alice-key"})
     assert status == 200 and headers["X-Echo"] == "yes"
@@ -535,7 +537,7 @@ plugins:
 
 def test_runtime_order_is_kong_priority():
     """kong.md §5 "prometheus (priority 13)"; the other priorities from memory of
-    Kong handler.lua files (UNCONFIRMED): zipkin 100000 > jwt 1450 > key-auth 1250 >
+    Kong handler.lua files (UNCONFIRMED): zipkin 100000 > jwt 1450 > oauth2 1400 > key-auth 1250 >
     ip-restriction 990 > acl 950 > rate-limiting 910 > prometheus 13."""
-    assert P.RUNTIME == ["zipkin", "jwt", "key-auth", "ip-restriction", "acl",
+    assert P.RUNTIME == ["zipkin", "jwt", "oauth2", "key-auth", "ip-restriction", "acl",
                          "rate-limiting", "prometheus"]

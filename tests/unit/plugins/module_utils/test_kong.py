@@ -175,6 +175,15 @@ def test_fill_record_fills_nested_defaults_from_kongs_schema():
     assert config == {"minute": 5, "policy": "local", "methods": None, "redis": {"host": None, "port": 6379}}
 
 
+def test_fill_record_leaves_generated_fields_to_kong():
+    """oauth2's provision_key (auto): not given, not filled, so Kong's generated value is kept (no drift)."""
+    spec = {"type": "record", "fields": [{"provision_key": {"type": "string", "auto": True, "required": True}},
+                                         {"token_expiration": {"type": "number", "default": 7200}}]}
+    assert fill_record(spec, {}) == {"token_expiration": 7200}
+    assert fill_record(spec, {"provision_key": "mine"}) == {"provision_key": "mine", "token_expiration": 7200}
+    assert contains(fill_record(spec, {}), {"provision_key": "generated", "token_expiration": 7200})
+
+
 class Schemas(object):
     def __init__(self):
         self.asked = []
