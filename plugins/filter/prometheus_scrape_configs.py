@@ -138,8 +138,10 @@ def kuma_file_targets(job, hostvars, hosts):
         own = hostvars.get(host) or {}
         ports = own.get(job.get("ports_var") or "kuma_dp_metrics_ports")
         if ports is None:
-            # kuma_dp's default is no data plane: such a host serves no data plane metrics.
-            ports = job.get("ports", [5670]) if own.get(job.get("dataplanes_var") or "kuma_dp_dataplanes") else []
+            # kuma_dp's default is no data plane: such a host serves no data plane metrics, unless one of its
+            # backend services declares `mesh` (kuma_dp adds their Dataplanes, aic.gateway.service_dataplanes).
+            meshed = any(isinstance(item, dict) and item.get("mesh") for item in own.get("service_definitions") or [])
+            ports = job.get("ports", [5670]) if own.get(job.get("dataplanes_var") or "kuma_dp_dataplanes") or meshed else []
         if not isinstance(ports, list):
             raise AnsibleFilterError("prometheus_scrape_configs: job %s, host %s: metrics ports must be a list"
                                      % (job["name"], host))

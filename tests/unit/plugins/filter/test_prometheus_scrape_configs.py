@@ -74,6 +74,15 @@ def test_kuma_hosts_without_data_planes_are_not_targets():
     assert [entry["labels"]["host"] for entry in files["kuma_dataplanes"]] == ["kong1", "svc1"]
 
 
+def test_service_hosts_with_meshed_services_are_targets():
+    # kuma_dp adds a Dataplane for each backend service that declares `mesh` (aic.gateway.service_dataplanes).
+    groups = dict(GROUPS, kuma_dp=["svc2", "svc3"], all=GROUPS["all"] + ["svc2", "svc3"])
+    hostvars = dict(HOSTVARS, svc2={"service_definitions": [{"name": "api", "mesh": {"inbound_port": 20001}}]},
+                    svc3={"service_definitions": [{"name": "batch"}]})
+    files = prometheus_file_sd_targets(groups, hostvars, JOBS, kuma_discovery="file")
+    assert files["kuma_dataplanes"] == [{"targets": ["svc2:5670"], "labels": {"host": "svc2"}}]
+
+
 def test_labels_path_and_extra_scrape_settings():
     jobs = [{"name": "zipkin", "groups": ["monitoring"], "port": "9411", "path": "/prometheus",
              "labels": {"tier": "tracing"}, "scrape": {"scrape_interval": "30s"}}]
