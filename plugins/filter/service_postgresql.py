@@ -18,15 +18,17 @@ description:
     different passwords, or the same database with two owners, fails naming both hosts.
   - The hosts a pg_hba entry allows are C(database.sources) when given, else each host's default IPv4 address
     from its facts, else its C(ansible_host) when that is an IP address; a host with none of them fails.
+  - Like the other filters that read several hosts, it takes C(hostvars) as its input and the host names as
+    its argument.
 options:
   _input:
+    description: The C(hostvars) magic variable.
+    type: dict
+    required: true
+  hosts:
     description: Host names, usually C(groups['services']).
     type: list
     elements: str
-    required: true
-  hostvars:
-    description: The C(hostvars) magic variable.
-    type: dict
     required: true
 """
 
@@ -35,7 +37,7 @@ EXAMPLES = r"""
 postgresql_users: "{{ [{'name': 'kong', 'password': vault_kong_db_password}] + __services_db.users }}"
 postgresql_databases: "{{ [{'name': 'kong', 'owner': 'kong'}] + __services_db.databases }}"
 postgresql_hba: "{{ [] + __services_db.hba }}"
-__services_db: "{{ groups['services'] | default([]) | aic.gateway.service_postgresql(hostvars) }}"
+__services_db: "{{ hostvars | aic.gateway.service_postgresql(groups['services'] | default([])) }}"
 """
 
 RETURN = r"""
@@ -69,7 +71,7 @@ def _host_address(host, variables):
     return None
 
 
-def service_postgresql(hosts, hostvars):
+def service_postgresql(hostvars, hosts):
     """postgresql_users, postgresql_databases and postgresql_hba entries for the services' databases."""
     if hosts is None:
         hosts = []

@@ -28,7 +28,7 @@ HOSTVARS = {
 
 
 def test_users_databases_and_hba_from_all_service_hosts():
-    result = service_postgresql(["app1", "app2", "app3"], HOSTVARS)
+    result = service_postgresql(HOSTVARS, ["app1", "app2", "app3"])
     assert result["users"] == [{"name": "billing", "password": "pw-billing"}, {"name": "core_api", "password": "pw-core"}]
     assert result["databases"] == [{"name": "billing", "owner": "billing"}, {"name": "core_api", "owner": "core_api"}]
     assert result["hba"] == [
@@ -40,38 +40,38 @@ def test_users_databases_and_hba_from_all_service_hosts():
 
 
 def test_the_hba_entries_are_accepted_by_the_postgresql_role():
-    lines = pg_hba_lines(service_postgresql(["app1", "app2"], HOSTVARS)["hba"], tls=True)
+    lines = pg_hba_lines(service_postgresql(HOSTVARS, ["app1", "app2"])["hba"], tls=True)
     assert "hostssl  core_api  core_api  10.0.40.11/32  scram-sha-256" in lines
 
 
 def test_declared_sources_win():
     hostvars = {"app3": {"service_definitions": [service("core-api", dict(CORE_DB, sources=["10.1.0.0/16"]))]}}
-    assert service_postgresql(["app3"], hostvars)["hba"][0]["sources"] == ["10.1.0.0/16"]
+    assert service_postgresql(hostvars, ["app3"])["hba"][0]["sources"] == ["10.1.0.0/16"]
 
 
 def test_unknown_address_is_refused():
     hostvars = {"app3": {"ansible_host": "app3.example.internal", "service_definitions": [service("core-api", CORE_DB)]}}
     with pytest.raises(AnsibleFilterError, match="gather facts on app3"):
-        service_postgresql(["app3"], hostvars)
+        service_postgresql(hostvars, ["app3"])
 
 
 def test_conflicts_between_hosts_are_refused():
     hostvars = dict(HOSTVARS, app3={"ansible_host": "10.0.0.3", "service_definitions": [
         service("core-api", dict(CORE_DB, password="other"))]})
     with pytest.raises(AnsibleFilterError, match="core_api has two different passwords .core-api on app1 and core-api on app3"):
-        service_postgresql(["app1", "app3"], hostvars)
+        service_postgresql(hostvars, ["app1", "app3"])
     hostvars["app3"]["service_definitions"] = [service("other", {"name": "core_api", "user": "other", "password": "x"})]
     with pytest.raises(AnsibleFilterError, match="database core_api has two owners"):
-        service_postgresql(["app1", "app3"], hostvars)
+        service_postgresql(hostvars, ["app1", "app3"])
 
 
 def test_no_hosts_nothing_needed():
-    assert service_postgresql([], {}) == {"users": [], "databases": [], "hba": []}
-    assert service_postgresql(["app3"], HOSTVARS) == {"users": [], "databases": [], "hba": []}
+    assert service_postgresql({}, []) == {"users": [], "databases": [], "hba": []}
+    assert service_postgresql(HOSTVARS, ["app3"]) == {"users": [], "databases": [], "hba": []}
 
 
 def test_bad_input():
     with pytest.raises(AnsibleFilterError, match="list of host names"):
-        service_postgresql("app1", HOSTVARS)
+        service_postgresql(HOSTVARS, "app1")
     with pytest.raises(AnsibleFilterError, match="not a host of this inventory"):
-        service_postgresql(["nope"], HOSTVARS)
+        service_postgresql(HOSTVARS, ["nope"])
