@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Build the scenario's test artifacts of aic-echo (files/aic_echo) without any network or build tool:
 
-    build-artifacts OUT VERSION...
+    python3 build_artifacts.py OUT VERSION...
 
 For each version: OUT/aic_echo-<v>-py3-none-any.whl (a wheel with the console script `aic-echo`),
 OUT/www/echo-bin/<v>/aic-echo-<v>.pyz (an executable zipapp: the `binary` type) with its .sha256, and
