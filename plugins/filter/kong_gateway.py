@@ -417,10 +417,10 @@ def kong_gateway(gateway, services, unknown_acl_groups="error", reserved_plugins
         if plugin["name"] in reserved and not (plugin.get("service") or plugin.get("route") or plugin.get("consumer")):
             _fail("kong_gateway.plugins[%d]: the global %s plugin is the platform's (the kong role applies it); "
                   "configure it with the kong role's variables instead" % (index, plugin["name"]))
+        route_names = set(r.get("name") for s in config["services"] for r in s["routes"])
         for field in ("service", "route"):
             ref = plugin.get(field)
-            known = names if field == "service" else set(r.get("name") for s in config["services"]
-                                                          for r in s["routes"])
+            known = names if field == "service" else route_names
             if ref is not None and ref not in known and not (isinstance(ref, string_types) and UUID.match(ref)):
                 _fail("kong_gateway.plugins[%d] (%s) names %s %r, which is not declared" % (index, plugin["name"], field, ref))
         config["plugins"].append(plugin)
