@@ -60,6 +60,12 @@ options:
     type: list
     elements: int
     default: [8001, 8444]
+  oauth2:
+    description:
+      - Whether the cluster can run Kong's C(oauth2) plugin, which writes its tokens to the database at request
+        time; Kong does not offer it on DB-less nodes nor in hybrid mode. V(false) refuses an oauth2 plugin.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -307,7 +313,7 @@ def _is_admin_url(service, admin_ports):
         return False
 
 
-def _check(config, unknown_acl_groups, admin_ports):
+def _check(config, unknown_acl_groups, admin_ports, oauth2=True):
     consumers = {}
     for consumer in config["consumers"]:
         consumers[consumer["username"]] = consumer
@@ -326,6 +332,9 @@ def _check(config, unknown_acl_groups, admin_ports):
         if anonymous and plugin["name"] in AUTH_PLUGINS and anonymous not in consumers and not UUID.match(str(anonymous)):
             _fail("%s (%s) uses anonymous consumer %r, which kong_gateway.consumers does not declare"
                   % (where, plugin["name"], anonymous))
+        if plugin["name"] == "oauth2" and not oauth2:
+            _fail("%s: the oauth2 plugin needs a traditional Kong node with a database (it writes its tokens at "
+                  "request time; Kong does not offer it in DB-less or hybrid mode); use jwt or key-auth there" % where)
         if plugin["name"] == "oauth2" and conf.get("enable_client_credentials"):
             oauth2_client_credentials = True
         if plugin["name"] == "acl":
@@ -363,7 +372,8 @@ def _check(config, unknown_acl_groups, admin_ports):
                       % (service["name"], service.get("url") or "%s:%s" % (service.get("host"), service.get("port"))))
 
 
-def kong_gateway(gateway, services, unknown_acl_groups="error", reserved_plugins=None, admin_ports=(8001, 8444)):
+def kong_gateway(gateway, services, unknown_acl_groups="error", reserved_plugins=None, admin_ports=(8001, 8444),
+                 oauth2=True):
     """One kong_sync configuration from kong_gateway and the service_gateway output, references checked."""
     gateway = _plain(gateway or {})
     services = _plain(services or {})
@@ -407,14 +417,14 @@ def kong_gateway(gateway, services, unknown_acl_groups="error", reserved_plugins
         if plugin["name"] in reserved and not (plugin.get("service") or plugin.get("route") or plugin.get("consumer")):
             _fail("kong_gateway.plugins[%d]: the global %s plugin is the platform's (the kong role applies it); "
                   "configure it with the kong role's variables instead" % (index, plugin["name"]))
+        route_names = set(r.get("name") for s in config["services"] for r in s["routes"])
         for field in ("service", "route"):
             ref = plugin.get(field)
-            known = names if field == "service" else set(r.get("name") for s in config["services"]
-                                                          for r in s["routes"])
+            known = names if field == "service" else route_names
             if ref is not None and ref not in known and not (isinstance(ref, string_types) and UUID.match(ref)):
                 _fail("kong_gateway.plugins[%d] (%s) names %s %r, which is not declared" % (index, plugin["name"], field, ref))
         config["plugins"].append(plugin)
-    _check(config, unknown_acl_groups, admin_ports)
+    _check(config, unknown_acl_groups, admin_ports, oauth2)
     return config
 
 

@@ -225,8 +225,7 @@ JWT_RSA = {"RS256": ("sha256", "3031300d060960864801650304020105000420"),
 # What Kong's jwt_parser.lua `alg_verify` knows; a token with another alg is
 # "Bad token; invalid alg".  ES*, PS* and EdDSA are known to Kong but not
 # verified by the stand-in (their tokens get 401 "Invalid signature").
-JWT_KNOWN = tuple(JWT_ALGS) + tuple(JWT_RSA) + ("ES256", "ES384", "ES512", "PS256", "PS384",
-                                                 "PS512", "EdDSA")
+JWT_KNOWN = tuple(JWT_ALGS) + tuple(JWT_RSA) + ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA")
 
 
 def _b64d(text):

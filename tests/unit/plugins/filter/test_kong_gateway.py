@@ -167,3 +167,14 @@ def test_oauth2_apps_without_client_credentials_plugin_warn(monkeypatch):
     monkeypatch.setattr(K.display, "warning", warnings.append)
     merged(services=services)
     assert warnings and "enable_client_credentials" in warnings[0]
+
+
+def test_oauth2_only_where_kong_offers_it():
+    """Kong's oauth2 plugin writes tokens at request time: not in DB-less or hybrid mode."""
+    with pytest.raises(AnsibleFilterError, match="route core-token: the oauth2 plugin needs a traditional Kong node"):
+        merged(oauth2=False)
+    services = copy.deepcopy(SERVICES)
+    services["services"][0]["routes"][1]["plugins"] = []
+    gateway = copy.deepcopy(GATEWAY)
+    gateway["consumers"][1]["oauth2"] = []
+    merged(gateway, services, oauth2=False)
