@@ -358,8 +358,8 @@ def test_oauth2_token_from_one_node_works_on_the_other(db, tmp_path):
                 ("POST", "/services/app/plugins", {"name": "oauth2", "config": {
                     "enable_client_credentials": True, "accept_http_if_already_terminated": True}}),
                 ("POST", "/consumers", {"username": "partner"}),
-                ("POST", "/consumers/partner/oauth2", {"name": "partner", "client_id": "partner-app",
-                                                        "client_secret": "partner-secret"})):
+                ("POST", "/consumers/partner/oauth2",
+                 {"name": "partner", "client_id": "partner-app", "client_secret": "partner-secret"})):
             status, answer, _headers = http(method, admin + path, body)
             assert status == 201, answer
         status, answer, _headers = request(
