@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from .kong_helpers import PYTHON, http, kong, listen_keys, node_ports, wait_for, free_port
+from .kong_helpers import PYTHON, Echo, free_port, http, kong, listen_keys, node_ports, request, wait_for
 from .test_kong_cli import DECLARATIVE
 
 
@@ -339,3 +339,38 @@ def test_database_down_not_ready(cluster, db, tmp_path):
         assert wait_for(lambda: http("GET", url + "/status/ready")[0] == 200, 15)
     finally:
         kong("stop", "-p", prefix)
+
+
+def test_oauth2_token_from_one_node_works_on_the_other(db, tmp_path):
+    """Kong keeps oauth2 tokens in its database (kong/plugins/oauth2/access.lua `generate_token`:
+    `kong.db.oauth2_tokens:insert`), so a token one node issued is accepted by every node of the
+    cluster; the stand-in keeps them in the shared store too."""
+    assert kong("migrations", "bootstrap", env=db).returncode == 0
+    backend = Echo()
+    one, prefix1, ports1, _env = start_node(tmp_path, db, "n1")
+    two, prefix2, ports2, _env = start_node(tmp_path, db, "n2")
+    try:
+        assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+        admin = "http://127.0.0.1:%d" % ports1["admin"]
+        for method, path, body in (
+                ("POST", "/services", {"name": "app", "url": backend.url}),
+                ("POST", "/services/app/routes", {"name": "app", "paths": ["/app"]}),
+                ("POST", "/services/app/plugins", {"name": "oauth2", "config": {
+                    "enable_client_credentials": True, "accept_http_if_already_terminated": True}}),
+                ("POST", "/consumers", {"username": "partner"}),
+                ("POST", "/consumers/partner/oauth2",
+                 {"name": "partner", "client_id": "partner-app", "client_secret": "partner-secret"})):
+            status, answer, _headers = http(method, admin + path, body)
+            assert status == 201, answer
+        status, answer, _headers = request(
+            "POST", "http://127.0.0.1:%d/app/oauth2/token" % ports1["proxy"],
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Proto": "https"},
+            "grant_type=client_credentials&client_id=partner-app&client_secret=partner-secret")
+        assert status == 200, answer
+        bearer = {"Authorization": "Bearer " + answer["access_token"]}
+        status, answer, _headers = request("GET", "http://127.0.0.1:%d/app/x" % ports2["proxy"], bearer)
+        assert status == 200 and answer["headers"]["X-Consumer-Username"] == "partner"
+    finally:
+        kong("stop", "-p", prefix1)
+        kong("stop", "-p", prefix2)
+        backend.close()
