@@ -395,7 +395,8 @@ def write_platform_vars(groups, release):
     gateway = "http://%s" % (groups.get("loadbalancer") or groups.get("kong") or ["localhost"])[0]
     extra["ghost_public_url"] = gateway + "/blog/"
     write_group_vars("services", "The example services (examples/*/service.yml) on the services host.",
-                     dict(extra, service_definitions=definitions, common_packages=["nodejs"]))
+                     dict(extra, service_definitions=definitions, common_packages=["nodejs"],
+                          examples_wheelhouse_url="http://host.containers.internal:%d/wheelhouse/" % MIRROR_PORT))
     write_group_vars("postgresql", "Kong's and Kuma's databases, and the services' (aic.gateway.service_postgresql).", {
         "lab_service_databases": "{{ hostvars | aic.gateway.service_postgresql(groups['services']) }}",
         "postgresql_users": "{{ [{'name': 'kong', 'password': vault_kong_db_password}, {'name': 'kuma', "
