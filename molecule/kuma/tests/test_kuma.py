@@ -140,3 +140,37 @@ def test_each_proxy_runs_as_its_own_hardened_instance():
     dataplane = core.file("/etc/kuma/dataplanes/core-1.yaml").content_string
     assert "{{" not in dataplane and "address:" in dataplane
     assert core.run("curl -sf http://127.0.0.1:9902/ready").rc == 0
+
+
+# DB-less Kong on Debian 13 (the site scenario's Kong nodes run with a database). side_effect.yml loaded an
+# extra route into the running node without a restart, went back to the inventory's file, and had an
+# invalid file refused.
+def test_db_less_node_serves_the_declared_routes_and_nothing_else():
+    kong = host("kuma-kong")
+    assert status_and_body(kong, "http://127.0.0.1:8007/status/ready")[0] == "200"
+    # the route the side effect added is gone again: the file is what the inventory says
+    assert status_and_body(kong, "http://127.0.0.1:8000/extra/hello.txt")[0] == "404"
+
+
+def test_db_less_key_auth_protects_its_route():
+    kong = host("kuma-kong")
+    assert status_and_body(kong, "http://127.0.0.1:8000/private/hello.txt")[0] == "401"
+    status, body = status_and_body(kong, "http://127.0.0.1:8000/private/hello.txt", "-H 'apikey: alice-key-1'")
+    assert (status, body.strip()) == ("200", "hello from kuma-core")
+
+
+def test_db_less_admin_api_refuses_writes():
+    answer = host("kuma-kong").run("curl -s -w '\\n%{http_code}' -X POST http://127.0.0.1:8001/services -d name=x")
+    body, status = answer.stdout.rsplit("\n", 1)
+    assert status == "405"
+    assert json.loads(body)["code"] == 12
+
+
+def test_db_less_declarative_file_keeps_the_platform_plugins_and_is_not_world_readable():
+    kong = host("kuma-kong")
+    declared = kong.file("/etc/kong/kong.yml")
+    assert declared.group == "kong" and declared.mode == 0o640
+    assert kong.run("KONG_DATABASE=off kong config parse /etc/kong/kong.yml").rc == 0
+    assert "declarative_config = /etc/kong/kong.yml" in kong.file("/etc/kong/kong.conf").content_string
+    # after the side effect's two reloads the merged platform plugin is still there (issue 7's finding 2)
+    assert "name: prometheus" in declared.content_string

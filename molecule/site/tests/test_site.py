@@ -334,3 +334,24 @@ def test_the_smoke_checks_of_the_site_run_passed():
     assert all(c["ok"] for c in checks.values()), [c for c in checks.values() if not c["ok"]]
     assert {"core-api via gateway, with key", "ai-service via gateway, with key", "ghost via gateway, with key",
             "core-api via gateway, no key"} <= set(checks), sorted(checks)
+
+
+def test_backup_freshness_reaches_prometheus_through_the_textfile_collector():
+    fresh = eventually(lambda: query('time() - aic_pgbackrest_last_good_backup_timestamp_seconds < 3600'))
+    assert fresh, query("aic_pgbackrest_last_good_backup_timestamp_seconds")
+    assert query("pg_up == 1"), query("pg_up")
+
+
+def test_alert_fires_when_an_exporter_stops_and_clears_when_it_is_back():
+    DB.run("systemctl stop prometheus-postgres-exporter")
+    try:
+        def firing():
+            alerts = prometheus("/api/v1/alerts")["data"]["alerts"]
+            return [a for a in alerts if a["state"] == "firing" and a["labels"].get("job") == "postgres_exporter"]
+
+        fired = eventually(firing, timeout=180)
+        assert fired, prometheus("/api/v1/alerts")
+        assert fired[0]["labels"]["alertname"] == "TargetDown"
+    finally:
+        DB.run("systemctl start prometheus-postgres-exporter")
+    assert eventually(lambda: query('up{job="postgres_exporter"} == 1'))
