@@ -32,7 +32,7 @@ def test_every_instance_runs_on_its_port_as_its_user(name, service, index, port)
     assert unit.is_running and unit.is_enabled
     answer = info(host, port)
     assert answer["instance"] == str(index) and answer["port"] == str(port) and answer["version"] == "1.0.0"
-    user = host.check_output("ps -o user= -p %d" % answer["pid"]).strip()
+    user = host.check_output("stat -c %%U /proc/%d" % answer["pid"]).strip()
     assert user == "aic-" + service
     # The code is root's and not writable by the service; it runs from the current release.
     assert answer["cwd"] == "/opt/aic-services/%s/releases/1.0.0" % service
