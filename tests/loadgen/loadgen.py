@@ -112,8 +112,8 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = [threading.Thread(target=worker, args=(args.url, args.expect, counter, stop, args.timeout, headers,
-                                                         args.post_json), daemon=True)
+    worker_args = (args.url, args.expect, counter, stop, args.timeout, headers, args.post_json)
+    threads = [threading.Thread(target=worker, args=worker_args, daemon=True)
                for _i in range(args.workers)]
     for thread in threads:
         thread.start()
