@@ -471,20 +471,13 @@ def cmd_status(_args):
         print("lab: no lab hosts (run `scripts/lab up`)")
         return
     groups = {}
-    hosts_file = os.path.join(INVENTORY_DIR, "hosts.yml")
-    if os.path.exists(hosts_file):
-        group = None
-        with open(hosts_file, encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("    ") and not line.startswith("     ") and line.strip().endswith(":"):
-                    group = line.strip()[:-1]
-                elif line.startswith("        ") and group:
-                    groups.setdefault(line.strip()[:-1], []).append(group)
+    for group, members in lab_groups().items():
+        for member in members:
+            groups.setdefault(member, []).append(group)
     print("%-12s %-9s %-16s %-10s %s" % ("HOST", "STATE", "ADDRESS", "IMAGE", "GROUPS"))
     for name in sorted(containers):
         info = json.loads(podman("inspect", name).stdout)[0]
-        networks = info.get("NetworkSettings", {}).get("Networks", {}) or {}
-        address = (networks.get(NETWORK) or {}).get("IPAddress", "-") or "-"
+        address = ((info.get("NetworkSettings", {}).get("Networks") or {}).get(NETWORK) or {}).get("IPAddress") or "-"
         print("%-12s %-9s %-16s %-10s %s" % (
             name, info["State"]["Status"], address, info["ImageName"].rsplit("/", 1)[-1],
             ", ".join(groups.get(name, [])) or "-"))
