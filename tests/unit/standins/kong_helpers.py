@@ -1,7 +1,12 @@
 """Helpers for the Kong stand-in package tests (tests/standins/kong)."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import sys
+import threading
 import socket
 import subprocess
 import time
@@ -128,3 +133,64 @@ def request(method, url, headers=None, body=None, timeout=10):
         return status, json.loads(raw), hdrs
     except ValueError:
         return status, raw, hdrs
+
+
+def stand_in_modules():
+    """The Kong stand-in's own modules (tests/standins/kong), importable from the in-process tests."""
+    if STANDIN not in sys.path:
+        sys.path.insert(0, STANDIN)
+
+
+class Gateway:
+    """A DB-less stand-in node loaded from a declarative config: its proxy and Status API on free loopback
+    ports, in process (the fixture `gateway` in conftest.py makes these)."""
+
+    def __init__(self, tmp_path, declarative, **conf):
+        stand_in_modules()
+        # pylint: disable=import-outside-toplevel,import-error
+        import conf as C
+        import node as N
+        import proxy
+        import status_api
+        from api import AdminAPI
+        settings = dict(C.DEFAULT_MAP, database="off", prefix=str(tmp_path),
+                        declarative_config_string=declarative)
+        settings.update(conf)
+        self.node = N.Node(str(tmp_path), settings)
+        self.node.open_store()
+        self.node.api = AdminAPI(store=self.node.store, conf=settings, node=self.node)
+        self.node.load_declarative()
+        self.servers = [proxy.make_server("127.0.0.1", 0, self.node),
+                        status_api.make_server("127.0.0.1", 0, self.node)]
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self.proxy = "http://127.0.0.1:%d" % self.servers[0].server_address[1]
+        self.status = "http://127.0.0.1:%d" % self.servers[1].server_address[1]
+
+    def get(self, path, headers=None, method="GET", body=None):
+        return request(method, self.proxy + path, headers=headers, body=body)
+
+    def close(self):
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def jwt_token(claims, key, alg="HS256"):
+    """A signed JWT: `key` is the HMAC secret (bytes) for HS*, an RSA private key for RS*."""
+    head = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64url(json.dumps(claims).encode())
+    signed = ("%s.%s" % (head, body)).encode()
+    if alg.startswith("HS"):
+        digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+        sig = hmac.new(key, signed, digest).digest()
+    else:
+        # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+        sig = key.sign(signed, padding.PKCS1v15(), {"RS256": hashes.SHA256(), "RS512": hashes.SHA512()}[alg])
+    return "%s.%s.%s" % (head, body, b64url(sig))

@@ -6,72 +6,15 @@ test docstring cites the kong.md fact (or marks the behaviour UNCONFIRMED as
 plugins.py does).
 """
 
-import base64
-import hashlib
-import hmac
 import json
-import sys
 import time
 
 import pytest
 
-from .kong_helpers import STANDIN, Echo, request, wait_for
+from .kong_helpers import Echo, jwt_token, request, stand_in_modules, wait_for
 
-if STANDIN not in sys.path:
-    sys.path.insert(0, STANDIN)
-
-import conf as C  # noqa: E402  pylint: disable=wrong-import-position,import-error
-import node as N  # noqa: E402  pylint: disable=wrong-import-position,import-error
+stand_in_modules()
 import plugins as P  # noqa: E402  pylint: disable=wrong-import-position,import-error
-import proxy  # noqa: E402  pylint: disable=wrong-import-position,import-error
-import status_api  # noqa: E402  pylint: disable=wrong-import-position,import-error
-from api import AdminAPI  # noqa: E402  pylint: disable=wrong-import-position,import-error
-
-
-class Gateway:
-    def __init__(self, tmp_path, declarative, **conf):
-        import threading  # pylint: disable=import-outside-toplevel
-        settings = dict(C.DEFAULT_MAP, database="off", prefix=str(tmp_path),
-                        declarative_config_string=declarative)
-        settings.update(conf)
-        self.node = N.Node(str(tmp_path), settings)
-        self.node.open_store()
-        self.node.api = AdminAPI(store=self.node.store, conf=settings, node=self.node)
-        self.node.load_declarative()
-        self.servers = [proxy.make_server("127.0.0.1", 0, self.node),
-                        status_api.make_server("127.0.0.1", 0, self.node)]
-        for server in self.servers:
-            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        self.proxy = "http://127.0.0.1:%d" % self.servers[0].server_address[1]
-        self.status = "http://127.0.0.1:%d" % self.servers[1].server_address[1]
-
-    def get(self, path, headers=None, method="GET", body=None):
-        return request(method, self.proxy + path, headers=headers, body=body)
-
-    def close(self):
-        for server in self.servers:
-            server.shutdown()
-            server.server_close()
-
-
-@pytest.fixture()
-def echo():
-    backend = Echo()
-    yield backend
-    backend.close()
-
-
-@pytest.fixture()
-def gateway(tmp_path, echo):
-    made = []
-
-    def make(declarative, **conf):
-        gw = Gateway(tmp_path, declarative.replace("ECHO", echo.url), **conf)
-        made.append(gw)
-        return gw
-    yield make
-    for gw in made:
-        gw.close()
 
 
 KEY_AUTH = """\
@@ -154,16 +97,6 @@ consumers:
     assert body["headers"]["X-Anonymous-Consumer"] == "true"
 
 
-def _jwt(claims, secret, alg="HS256"):
-    def b64(raw):
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    head = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
-    body = b64(json.dumps(claims).encode())
-    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
-    sig = hmac.new(secret, ("%s.%s" % (head, body)).encode(), digest).digest()
-    return "%s.%s.%s" % (head, body, b64(sig))
-
-
 JWT = """\
 _format_version: "3.0"
 services:
@@ -192,7 +125,7 @@ def test_jwt_hs256_sources_and_failures(gateway):
     (exp|nbf)"; 401 bodies as plugins.jwt documents (UNCONFIRMED 3.x)."""
     gw = gateway(JWT)
     future, past = int(time.time()) + 600, int(time.time()) - 10
-    good = _jwt({"iss": "bob-iss", "exp": future, "nbf": past}, b"s3cret")
+    good = jwt_token({"iss": "bob-iss", "exp": future, "nbf": past}, b"s3cret")
     status, body, _headers = gw.get("/j", {"Authorization": "Bearer " + good})
     assert status == 200, body
     assert body["headers"]["X-Consumer-Username"] == "bob"
@@ -200,16 +133,16 @@ def test_jwt_hs256_sources_and_failures(gateway):
     assert gw.get("/j", {"Cookie": "a=b; tok=" + good})[0] == 200
     assert gw.get("/j")[:2] == (401, {"message": "Unauthorized"})
     cases = [
-        (_jwt({"iss": "bob-iss", "exp": future}, b"other"), {"message": "Invalid signature"}),
+        (jwt_token({"iss": "bob-iss", "exp": future}, b"other"), {"message": "Invalid signature"}),
         # a claim listed in claims_to_verify but absent (UNCONFIRMED text)
-        (_jwt({"iss": "bob-iss", "exp": future}, b"s3cret"), {"nbf": "must be a number"}),
-        (_jwt({"iss": "nobody", "exp": future}, b"s3cret"),
+        (jwt_token({"iss": "bob-iss", "exp": future}, b"s3cret"), {"nbf": "must be a number"}),
+        (jwt_token({"iss": "nobody", "exp": future}, b"s3cret"),
          {"message": "No credentials found for given 'iss'"}),
-        (_jwt({"exp": future}, b"s3cret"), {"message": "No mandatory 'iss' in claims"}),
-        (_jwt({"iss": "bob-iss", "exp": 1000, "nbf": past}, b"s3cret"), {"exp": "token expired"}),
-        (_jwt({"iss": "bob-iss", "exp": future, "nbf": future}, b"s3cret"),
+        (jwt_token({"exp": future}, b"s3cret"), {"message": "No mandatory 'iss' in claims"}),
+        (jwt_token({"iss": "bob-iss", "exp": 1000, "nbf": past}, b"s3cret"), {"exp": "token expired"}),
+        (jwt_token({"iss": "bob-iss", "exp": future, "nbf": future}, b"s3cret"),
          {"nbf": "token not valid yet"}),
-        (_jwt({"iss": "bob-iss", "exp": future}, b"s3cret", "HS384"),
+        (jwt_token({"iss": "bob-iss", "exp": future}, b"s3cret", "HS384"),
          {"message": "Invalid algorithm"}),
     ]
     for token, expected in cases:
@@ -223,7 +156,7 @@ def test_jwt_hs512_secret_is_base64(gateway):
     """kong.md §5 jwt "`secret_is_base64=false`" (true: the credential secret is
     base64-decoded before verifying); HS512."""
     gw = gateway(JWT.replace("claims_to_verify: [exp, nbf], ", "secret_is_base64: true, "))
-    token = _jwt({"iss": "bob-512"}, b"secret-512", "HS512")
+    token = jwt_token({"iss": "bob-512"}, b"secret-512", "HS512")
     assert gw.get("/j", {"Authorization": "Bearer " + token})[0] == 200
 
 
