@@ -21,16 +21,8 @@ description:
     share an outbound port or a route name.
   - The consumers, credentials and global plugins of the edge come from the variable C(kong_gateway), merged
     with this output by the filter C(aic.gateway.kong_gateway).
-options:
-  _input:
-    description: The C(hostvars) magic variable.
-    type: dict
-    required: true
-  hosts:
-    description: The hosts whose C(service_definitions) are read, for example C(groups['services']).
-    type: list
-    elements: str
-    required: true
+extends_documentation_fragment:
+  - aic.gateway.service_hosts
 """
 
 EXAMPLES = r"""

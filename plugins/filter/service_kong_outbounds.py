@@ -15,16 +15,8 @@ description:
     service's C(kuma.io/service) tag (C(mesh.service), default the service's name), sorted by port.
   - Use it as the C(networking.outbound) of Kong's entry in C(kuma_dp_dataplanes), so the data plane beside
     Kong opens exactly the ports the Kong services of the filter C(aic.gateway.service_gateway) point at.
-options:
-  _input:
-    description: The C(hostvars) magic variable.
-    type: dict
-    required: true
-  hosts:
-    description: The hosts whose C(service_definitions) are read, for example C(groups['services']).
-    type: list
-    elements: str
-    required: true
+extends_documentation_fragment:
+  - aic.gateway.service_hosts
 """
 
 EXAMPLES = r"""

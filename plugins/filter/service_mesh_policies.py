@@ -25,16 +25,9 @@ description:
     type and name wins over the generated one.
   - Every generated policy carries the label C(aic.gateway/source=service-definitions), so policies left over
     from a service that no longer declares C(allow_from) can be found and removed (playbooks/mesh.yml does).
+extends_documentation_fragment:
+  - aic.gateway.service_hosts
 options:
-  _input:
-    description: C(hostvars).
-    type: dict
-    required: true
-  hosts:
-    description: Host names whose C(service_definitions) are read (usually C(groups['services'])).
-    type: list
-    elements: str
-    required: true
   mesh:
     description: Mesh the policies are written to.
     type: str

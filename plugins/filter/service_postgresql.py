@@ -20,16 +20,8 @@ description:
     from its facts, else its C(ansible_host) when that is an IP address; a host with none of them fails.
   - Like the other filters that read several hosts, it takes C(hostvars) as its input and the host names as
     its argument.
-options:
-  _input:
-    description: The C(hostvars) magic variable.
-    type: dict
-    required: true
-  hosts:
-    description: Host names, usually C(groups['services']).
-    type: list
-    elements: str
-    required: true
+extends_documentation_fragment:
+  - aic.gateway.service_hosts
 """
 
 EXAMPLES = r"""
