@@ -111,6 +111,15 @@ def test_an_invalid_configuration_is_refused_and_the_live_one_kept(host, seen):
     assert seen["answered_after_refusal"] == ["kong-a", "kong-b"]
 
 
+def test_a_maxconn_beyond_the_open_files_limit_is_refused_before_anything_changes(host, seen):
+    """haproxy -c accepts such a configuration and the start then fails: the preflight must refuse it."""
+    assert seen["maxconn_accepted"] is False
+    assert "loadbalancer_maxconn 4000 needs at least 8256 open files" in seen["maxconn_message"]
+    assert "maxconn 4000" not in host.file("/etc/haproxy/haproxy.cfg").content_string
+    assert seen["config_unchanged"] is True
+    assert seen["answered_after_refusal"] == ["kong-a", "kong-b"]
+
+
 def test_metrics_endpoint_serves_haproxy_metrics(host):
     metrics = host.check_output("curl -fsS http://127.0.0.1:8405/metrics")
     assert "haproxy_process_" in metrics
