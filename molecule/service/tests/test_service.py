@@ -40,6 +40,23 @@ def test_every_instance_runs_on_its_port_as_its_user(name, service, index, port)
 
 
 @pytest.mark.parametrize("name", HOSTS)
+@pytest.mark.parametrize("service", sorted({entry[0] for entry in INSTANCES}))
+def test_each_service_writes_its_own_data_directory_and_no_other(name, service):
+    """The roots are root's: the first service's directory must not make its parent that service's (found by
+    the site scenario, where Ghost, the third service, could not reach its data directory)."""
+    host = node(name)
+    for root in ("/opt/aic-services", "/var/lib/aic-services", "/etc/aic-services"):
+        assert (host.file(root).user, host.file(root).mode) == ("root", 0o755)
+    user = "aic-" + service
+    probe = host.run("runuser -u %s -- sh -c 'touch /var/lib/aic-services/%s/probe && rm /var/lib/aic-services/%s/probe'"
+                     % (user, service, service))
+    assert probe.rc == 0, probe.stderr
+    others = sorted({entry[0] for entry in INSTANCES} - {service})
+    denied = host.run("runuser -u %s -- touch /var/lib/aic-services/%s/probe" % (user, others[0]))
+    assert denied.rc != 0
+
+
+@pytest.mark.parametrize("name", HOSTS)
 def test_instances_get_their_own_values_and_the_shared_ones(name):
     host = node(name)
     first, second = info(host, 18080), info(host, 18081)
