@@ -160,13 +160,18 @@ def lab_containers():
     return {c["Names"][0]: c for c in json.loads(out or "[]")}
 
 
-def layout(count):
-    hosts = {"%s%d" % (PREFIX, i + 1): [] for i in range(count)}
+def layout(count, service_hosts=1):
+    """Host name -> groups. `service_hosts` above 1 adds that many more hosts of their own to `services` (the
+    rest of the layout is unchanged), to scale the services out."""
+    extra = max(service_hosts, 1) - 1
+    hosts = {"%s%d" % (PREFIX, i + 1): [] for i in range(count + extra)}
     names = list(hosts)
     for index, groups in enumerate(SLOTS):
         for group in groups:
             if group not in hosts[names[index % count]]:
                 hosts[names[index % count]].append(group)
+    for name in names[count:]:
+        hosts[name].append("services")
     return hosts
 
 
@@ -425,7 +430,7 @@ def cmd_up(args):
         sys.exit("lab: image %s is missing; run `scripts/images build %s` (or `make images`)" % (image, args.debian))
     if podman("network", "exists", NETWORK, check=False).returncode != 0:
         podman("network", "create", "--label", LABEL, NETWORK)
-    wanted = layout(args.hosts)
+    wanted = layout(args.hosts, args.service_hosts)
     existing = lab_containers()
     for name in sorted(set(existing) - set(wanted)):
         print("lab: removing surplus host %s" % name)
@@ -575,12 +580,16 @@ def main():
     up.add_argument("--hosts", type=int, default=int(os.environ.get("LAB_HOSTS", "7")),
                     help="number of hosts, 1 to 12 (default 7: one per part of the platform)")
     up.add_argument("--debian", choices=["12", "13"], default=os.environ.get("LAB_DEBIAN", "12"))
+    up.add_argument("--service-hosts", type=int, default=int(os.environ.get("LAB_SERVICE_HOSTS", "1")),
+                    help="hosts that run the example services (default 1; more are added as extra hosts)")
     sub.add_parser("status", help="list the lab hosts")
     sub.add_parser("summary", help="list the hosts and what runs on them")
     sub.add_parser("down", help="remove the lab hosts")
     args = parser.parse_args()
     if args.command == "up" and not 1 <= args.hosts <= 12:
         parser.error("--hosts must be between 1 and 12")
+    if args.command == "up" and not 1 <= args.service_hosts <= 4:
+        parser.error("--service-hosts must be between 1 and 4")
     {"up": cmd_up, "status": cmd_status, "summary": cmd_summary, "down": cmd_down}[args.command](args)
 
 
