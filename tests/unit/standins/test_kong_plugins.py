@@ -9,7 +9,6 @@ plugins.py does).
 import json
 import time
 
-
 from .kong_helpers import Echo, jwt_token, request, stand_in_modules, wait_for
 
 stand_in_modules()
