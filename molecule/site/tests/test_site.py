@@ -100,7 +100,7 @@ def test_a_valid_key_reaches_the_ai_service():
     status, body = through_gateway("/ai/predict", ALICE, "-X", "POST", "-H", "Content-Type: application/json",
                                    "-d", '{"features": [5.1, 3.5, 1.4, 0.2]}')
     assert status == 200, body
-    assert json.loads(body)["prediction"] == "setosa"
+    assert json.loads(body)["class"] == "setosa"
 
 
 def test_a_valid_key_reaches_ghost():

@@ -58,7 +58,7 @@ def _error(status, message, headers=None):
 class Ctx:
     """One proxied request as the plugins see it."""
 
-    def __init__(self, node, method, path, query, headers, body, client_ip, route, service):
+    def __init__(self, node, method, path, query, headers, body, client_ip, route, service, peer_ip=None):
         self.node = node
         self.store = node.store
         self.method = method
@@ -66,7 +66,8 @@ class Ctx:
         self.query = dict(query)
         self.headers = dict(headers.items())   # what goes upstream
         self.body = body
-        self.client_ip = client_ip
+        self.client_ip = client_ip                 # kong.client.get_forwarded_ip() (after real_ip)
+        self.peer_ip = peer_ip or client_ip        # kong.client.get_ip(): the address directly connecting
         self.route = route
         self.service = service
         self.consumer = None
@@ -435,12 +436,15 @@ def _https(ctx, conf):
     """kong/tools/http.lua `check_https(trusted_ip, allow_terminated)`: the
     proxy's scheme is https, or `accept_http_if_already_terminated` and the
     request comes from a `trusted_ips` address with `X-Forwarded-Proto: https`.
-    The stand-in proxy is plain HTTP (the trusted-IP condition is from memory,
-    UNCONFIRMED)."""
+    kong/plugins/oauth2/access.lua calls it as
+    `check_https(kong.ip.is_trusted(kong.client.get_ip()), ...)`, and
+    kong/pdk/client.lua `get_ip()` is `ngx.var.realip_remote_addr or
+    ngx.var.remote_addr`: the address directly connecting (the load balancer),
+    not the forwarded client address. The stand-in proxy is plain HTTP."""
     if not conf.get("accept_http_if_already_terminated"):
         return False
     trusted = C.as_list(ctx.node.conf.get("trusted_ips"))
-    if trusted and not _ip_in(ctx.client_ip, trusted):
+    if trusted and not _ip_in(ctx.peer_ip, trusted):
         return False
     return (ctx.header("X-Forwarded-Proto") or "").lower() == "https"
 

@@ -121,14 +121,14 @@ class Proxy:
     def handle(self, method, path, query, headers, body, client="127.0.0.1"):
         # pylint: disable=too-many-locals
         self.node.count()
-        client = self.real_ip(client, headers)
+        peer, client = client, self.real_ip(client, headers)
         host = (headers.get("Host") or "").split(":")[0]
         found = self.match(method, path, host)
         if found is None:
             # the router answers before any access handler; global plugins still
             # log (prometheus counts the 404 with empty service/route; from memory
             # of kong/runloop/handler.lua, UNCONFIRMED)
-            ctx = P.Ctx(self.node, method, path, query, dict(headers), body, client, None, None)
+            ctx = P.Ctx(self.node, method, path, query, dict(headers), body, client, None, None, peer)
             ctx.status = 404
             ctx.collected = P.global_loggers(ctx)
             P.log(ctx)
@@ -138,7 +138,7 @@ class Proxy:
         if service is None:
             return 404, dict(NO_ROUTE), {}
         fwd = {k: v for k, v in headers.items() if k.lower() not in HOP}
-        ctx = P.Ctx(self.node, method, path, query, fwd, body, client, route, service)
+        ctx = P.Ctx(self.node, method, path, query, fwd, body, client, route, service, peer)
         try:
             P.access(ctx)
         except P.Exit as exc:

@@ -180,6 +180,21 @@ def test_oauth2_client_credentials_flow(gateway):
     assert gw.get("/o/oauth2/token", basic, "POST", form(grant_type="client_credentials"))[0] == 200
 
 
+def test_oauth2_behind_a_load_balancer_trusts_the_peer_not_the_forwarded_client(gateway):
+    """kong/plugins/oauth2/access.lua `check_https(kong.ip.is_trusted(kong.client.get_ip()), ...)`, and
+    kong/pdk/client.lua `get_ip()` = `ngx.var.realip_remote_addr or ngx.var.remote_addr`: the address
+    directly connecting decides whether X-Forwarded-Proto is believed, not the client address real_ip_header
+    gives (found by the site scenario: the client's own address was checked and the token refused)."""
+    grant = form(grant_type="client_credentials", client_id="app-id", client_secret="app-secret")
+    behind = dict(HTTPS, **{"X-Forwarded-For": "203.0.113.9"})
+    gw = gateway(OAUTH, trusted_ips="127.0.0.1", real_ip_header="X-Forwarded-For")
+    status, body, _headers = gw.get("/o/oauth2/token", behind, "POST", grant)
+    assert status == 200, body
+    untrusted = gateway(OAUTH, trusted_ips="192.0.2.0/24", real_ip_header="X-Forwarded-For")
+    status, body, _headers = untrusted.get("/o/oauth2/token", behind, "POST", grant)
+    assert (status, body["error_description"]) == (400, "You must use HTTPS")
+
+
 def test_oauth2_refusals(gateway):
     """access.lua: plain HTTP without X-Forwarded-Proto 400 access_denied "You must use HTTPS"; wrong
     secret 400 invalid_client (401 + `WWW-Authenticate: Basic realm="OAuth2.0"` with Basic
