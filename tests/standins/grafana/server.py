@@ -319,6 +319,22 @@ class Grafana:
         return "\n".join(lines) + "\n"
 
 
+# pkg/setting/setting.go `RedactedValue`: a non-empty value whose upper-cased key matches one of these
+# patterns is shown as RedactedPassword ("*********") in GET /api/admin/settings (the URL redaction of the
+# other values is not reproduced).
+REDACTED = "*********"
+REDACT_PATTERNS = ["PASSWORD", "SECRET", "PROVIDER_CONFIG", "PRIVATE_KEY", "SECRET_KEY", "CERTIFICATE",
+                   "ACCOUNT_KEY", "ENCRYPTION_KEY", "VAULT_TOKEN", "CLIENT_SECRET", "API_DB_PASS", "AUTH_TOKEN$",
+                   "API_TOKEN$"]
+
+
+def redacted_settings(cfg):
+    """GET /api/admin/settings (pkg/api/admin.go AdminGetSettings): every section's keys, secrets redacted."""
+    return {section: {key: (REDACTED if value and any(re.search(p, key.upper()) for p in REDACT_PATTERNS)
+                            else value) for key, value in sorted(keys.items())}
+            for section, keys in sorted(cfg.items())}
+
+
 UNAUTHORIZED = {"message": "Unauthorized", "messageId": "auth.unauthorized",
                 "statusCode": 401, "traceID": ""}
 BAD_LOGIN = {"message": "Invalid username or password", "messageId": "password-auth.failed",
@@ -376,6 +392,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {"id": user["id"], "email": user["email"], "name": "",
                                    "login": user["login"], "orgId": 1,
                                    "isGrafanaAdmin": user["isGrafanaAdmin"]})
+        if path == "/api/admin/settings":
+            # Grafana server admins only (pkg/api/api.go: reqGrafanaAdmin on the /api/admin routes).
+            if not user["isGrafanaAdmin"]:
+                return self.send(403, {"message": "Permission denied"})
+            return self.send(200, redacted_settings(app.cfg))
         if path == "/api/datasources":
             return self.send(200, app.datasources)
         if path.startswith("/api/datasources/name/"):

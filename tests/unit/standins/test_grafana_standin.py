@@ -217,6 +217,24 @@ def test_basic_auth(site):
         stop(proc)
 
 
+def test_admin_settings_for_the_server_admin_with_secrets_redacted(site):
+    """pkg/api/admin.go AdminGetSettings behind reqGrafanaAdmin: 401 without credentials, 200 with every
+    section for the admin; pkg/setting/setting.go RedactedValue shows keys like admin_password as
+    RedactedPassword ("*********")."""
+    proc, base = start(*site)
+    try:
+        assert get(base + "/api/admin/settings")[0] == 401
+        status, body = get(base + "/api/admin/settings", ("admin", "first-pw"))
+        assert status == 200
+        settings = json.loads(body)
+        assert settings["security"]["admin_user"] == "admin"
+        assert settings["security"]["admin_password"] == "*********"
+        assert settings["server"]["http_addr"] == "127.0.0.1"
+        assert "first-pw" not in body
+    finally:
+        stop(proc)
+
+
 def test_admin_password_set_on_first_start_only_and_reset_by_cli(site):
     """§3.3: `admin_password` "Set once on first-run"; changing the ini later does NOT change
     the existing admin; `grafana cli admin reset-admin-password <pw>` does."""
