@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """playbooks/site.yml on the local lab: first run, second run, then the services scaled out to more hosts.
 
     make venv images && .venv/bin/python benchmarks/site_lab/run.py [--hosts 7] [--service-hosts 2] [--debian 12]
