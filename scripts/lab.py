@@ -13,6 +13,7 @@ running hosts are kept, missing ones started, surplus ones removed.
 import argparse
 import json
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -520,10 +521,15 @@ def cmd_summary(args):
     cmd_status(args)
     print("\nWhat runs on each host (aic.gateway firewall ports and services):")
     for name in sorted(lab_containers()):
-        ports = podman("exec", name, "sh", "-c",
-                       "nft list chain inet aic_gateway allowed 2>/dev/null | grep -o 'comment \".*\"' | tr -d '\"' | sed 's/comment //'",
-                       check=False).stdout.split("\n")
-        print("  %s: open: %s" % (name, ", ".join(p for p in ports if p) or "ssh only"))
+        chain = podman("exec", name, "nft", "list", "chain", "inet", "aic_gateway", "allowed", check=False).stdout
+        # One entry per rule name with its ports, as playbooks/summary.yml prints them: "kuma-dp inbound :20001,20002".
+        by_comment = {}
+        for port, comment in re.findall(r'dport (\{[^}]*\}|\d+) .*comment "([^"]+)"', chain):
+            port = port.strip("{} ").replace(" ", "")
+            if port not in by_comment.setdefault(comment, []):
+                by_comment[comment].append(port)
+        opened = ["%s :%s" % (comment, ",".join(ports)) for comment, ports in sorted(by_comment.items())]
+        print("  %s: open: %s" % (name, ", ".join(opened) or "ssh only"))
     groups = lab_groups()
     smoke = read_json(SMOKE_REPORT, {})
     key = read_text(DEMO_KEY_FILE)
