@@ -13,7 +13,6 @@ running hosts are kept, missing ones started, surplus ones removed.
 import argparse
 import json
 import os
-import re
 import resource
 import secrets
 import shutil
@@ -24,6 +23,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The collection's report of a host's firewall (plain Python, no Ansible import), shared with playbooks/summary.yml.
+sys.path.insert(0, os.path.join(ROOT, "plugins", "filter"))
+from nft_open_ports import nft_open_ports  # noqa: E402  pylint: disable=wrong-import-position,import-error
 INVENTORY_DIR = os.path.join(ROOT, "inventories", "lab")
 NETWORK = "aic-lab"
 PREFIX = "aic-lab"
@@ -522,13 +524,7 @@ def cmd_summary(args):
     print("\nWhat runs on each host (aic.gateway firewall ports and services):")
     for name in sorted(lab_containers()):
         chain = podman("exec", name, "nft", "list", "chain", "inet", "aic_gateway", "allowed", check=False).stdout
-        # One entry per rule name with its ports, as playbooks/summary.yml prints them: "kuma-dp inbound :20001,20002".
-        by_comment = {}
-        for port, comment in re.findall(r'dport (\{[^}]*\}|\d+) .*comment "([^"]+)"', chain):
-            port = port.strip("{} ").replace(" ", "")
-            if port not in by_comment.setdefault(comment, []):
-                by_comment[comment].append(port)
-        opened = ["%s :%s" % (comment, ",".join(ports)) for comment, ports in sorted(by_comment.items())]
+        opened = nft_open_ports(chain)  # the collection's filter, as playbooks/summary.yml uses it
         print("  %s: open: %s" % (name, ", ".join(opened) or "ssh only"))
     groups = lab_groups()
     smoke = read_json(SMOKE_REPORT, {})
