@@ -2,18 +2,20 @@
 
 from ansible_collections.aic.gateway.plugins.filter.nft_open_ports import nft_open_ports
 
-CHAIN = """table inet aic_gateway {
-	chain allowed {
-		ip saddr { 10.89.0.3-10.89.0.5 } tcp dport 20001 accept comment "kuma_dp: kuma-dp inbound"
-		ip saddr { 10.89.0.3-10.89.0.5 } tcp dport 20002 accept comment "kuma_dp: kuma-dp inbound"
-		ip saddr 10.89.0.6 tcp dport 80 accept comment "loadbalancer: loadbalancer frontend"
-		ip6 saddr fd00::/8 tcp dport 80 accept comment "loadbalancer: loadbalancer frontend"
-		tcp dport { 8000, 8443 } accept comment "kong: kong proxy"
-		udp dport 5000-5010 accept comment "app: range"
-		ct state established accept
-	}
-}
-"""
+# As nft prints it: tab-indented.
+CHAIN = (
+    "table inet aic_gateway {\n"
+    "\tchain allowed {\n"
+    "\t\tip saddr { 10.89.0.3-10.89.0.5 } tcp dport 20001 accept comment \"kuma_dp: kuma-dp inbound\"\n"
+    "\t\tip saddr { 10.89.0.3-10.89.0.5 } tcp dport 20002 accept comment \"kuma_dp: kuma-dp inbound\"\n"
+    "\t\tip saddr 10.89.0.6 tcp dport 80 accept comment \"loadbalancer: loadbalancer frontend\"\n"
+    "\t\tip6 saddr fd00::/8 tcp dport 80 accept comment \"loadbalancer: loadbalancer frontend\"\n"
+    "\t\ttcp dport { 8000, 8443 } accept comment \"kong: kong proxy\"\n"
+    "\t\tudp dport 5000-5010 accept comment \"app: range\"\n"
+    "\t\tct state established accept\n"
+    "\t}\n"
+    "}\n"
+)
 
 
 def test_one_entry_per_comment_with_its_ports_once_sorted():
